@@ -1,0 +1,51 @@
+"""The hub application factory: everything the app needs is created here and put on typed keys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from arq.connections import ArqRedis
+from redis.asyncio import ConnectionPool
+
+from .db.lifecycle import close_orm, init_orm
+from .keys import METRICS, REDIS, SETTINGS
+from .metrics import Metrics
+from .middleware import request_context
+from .routes import health
+from .settings import Settings
+
+
+def redis_client(redis_url: str) -> ArqRedis:
+    """An arq-capable Redis client that connects lazily, so the hub starts while Redis is down."""
+    pool = ConnectionPool.from_url(redis_url, socket_connect_timeout=2, health_check_interval=30)
+    return ArqRedis(connection_pool=pool)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the hub. ``settings`` must carry concrete store URLs (embedded ones already started)."""
+    if settings.database_url is None or settings.redis_url is None:
+        raise ValueError("create_app needs settings with database_url and redis_url")
+    app = web.Application(middlewares=[request_context], client_max_size=settings.max_request_bytes)
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics.create()
+    app.cleanup_ctx.append(_orm)
+    app.cleanup_ctx.append(_redis)
+    health.add_routes(app)
+    return app
+
+
+async def _orm(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.database_url is not None
+    await init_orm(settings.database_url)
+    yield
+    await close_orm()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url is not None
+    app[REDIS] = redis_client(settings.redis_url)
+    yield
+    await app[REDIS].aclose()

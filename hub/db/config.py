@@ -1,0 +1,46 @@
+"""Tortoise configuration built from a database URL (unix-socket URLs included)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+MODELS_MODULE = "hub.db.models"
+MIGRATIONS_MODULE = "migrations"
+
+
+def postgres_credentials(database_url: str) -> dict[str, Any]:
+    """asyncpg credentials from ``postgresql://user:pass@host:port/db?host=/socket/dir``."""
+    parts = urlsplit(database_url)
+    query = parse_qs(parts.query)
+    host = query.get("host", [parts.hostname or "127.0.0.1"])[0]
+    return {
+        "host": unquote(host),
+        "port": parts.port or 5432,
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+        "database": unquote(parts.path.lstrip("/") or "postgres"),
+        "minsize": 1,
+        "maxsize": 10,
+    }
+
+
+def tortoise_config(database_url: str, *, maxsize: int = 10) -> dict[str, Any]:
+    credentials = postgres_credentials(database_url)
+    credentials["maxsize"] = maxsize
+    return {
+        "connections": {"default": {"engine": "tortoise.backends.asyncpg", "credentials": credentials}},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# Used by the ``tortoise`` CLI (``[tool.tortoise]`` in pyproject) to generate migrations.
+TORTOISE_ORM = tortoise_config("postgresql://postgres@127.0.0.1:5432/postgres")

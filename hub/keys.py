@@ -1,0 +1,13 @@
+"""Typed keys for what the hub application carries (no module-level clients)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from arq.connections import ArqRedis
+
+from .metrics import Metrics
+from .settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS = web.AppKey("redis", ArqRedis)
+METRICS = web.AppKey("metrics", Metrics)

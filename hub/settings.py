@@ -1,0 +1,208 @@
+"""One typed, frozen settings object built from the environment.
+
+Nothing else in the code base reads ``os.environ``: the settings object is built once at start-up
+and passed down. An invalid value stops start-up with a :class:`SettingsError` that names the
+variable and what is expected. Secrets are wrapped in :class:`Secret` so they never reach a log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A string that never shows itself in ``repr``/``str`` (and so never in logs)."""
+
+    _value: str = field(repr=False)
+
+    def get(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """Per-user data directory: ``$XDG_DATA_HOME/garageswarm`` or ``~/.local/share/garageswarm``."""
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(base) / "garageswarm"
+
+
+class _Reader:
+    """Reads and validates one variable at a time, naming it in every error."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def string(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def secret(self, name: str, *, min_length: int = 1) -> Secret | None:
+        value = self.raw(name)
+        if value is None:
+            return None
+        if len(value) < min_length:
+            raise SettingsError(f"{name} is too short: expected at least {min_length} characters")
+        return Secret(value)
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{name}={value!r} is not an integer: expected {low}..{high}") from None
+        if not low <= number <= high:
+            raise SettingsError(f"{name}={number} is out of range: expected {low}..{high}")
+        return number
+
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(f"{name}={value!r} is not a number: expected {low}..{high}") from None
+        if not low <= number <= high:
+            raise SettingsError(f"{name}={number} is out of range: expected {low}..{high}")
+        return number
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.raw(name) or default).upper()
+        if value not in choices:
+            raise SettingsError(f"{name}={value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def url(self, name: str, schemes: tuple[str, ...], default: str | None = None) -> str | None:
+        """A URL with one of ``schemes``; the error never echoes the value (it may hold a password)."""
+        value = self.raw(name) or default
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError:
+            raise SettingsError(f"{name} is not a valid URL: expected {schemes[0]}://...") from None
+        if parts.scheme not in schemes:
+            raise SettingsError(
+                f"{name} has scheme {parts.scheme or '(none)'!r}: expected one of "
+                + ", ".join(f"{s}://" for s in schemes)
+            )
+        if parts.scheme not in ("unix",) and not parts.hostname and "host=" not in parts.query:
+            raise SettingsError(f"{name} has no host: expected {schemes[0]}://HOST[:PORT]/...")
+        return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, read once from the environment (names as in DESIGN.md)."""
+
+    data_dir: Path
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    secret_key: Secret | None = None
+    hub_url: str = "http://127.0.0.1:8080"
+    token: Secret | None = None
+    max_request_bytes: int = 1024 * 1024
+    max_retries: int = 3
+    heartbeat_interval_s: float = 5.0
+    heartbeat_timeout_s: float = 20.0
+    slack_signing_secret: Secret | None = None
+    slack_bot_token: Secret | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    discord_application_id: str | None = None
+    discord_public_key: str | None = None
+    discord_bot_token: Secret | None = None
+    discord_api_url: str = "https://discord.com/api/v10"
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: Secret | None = None
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    def with_stores(self, database_url: str, redis_url: str) -> Settings:
+        """A copy pointing at concrete store URLs (used once the embedded stores are up)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(database_url=database_url, redis_url=redis_url)
+        return Settings(**values)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build and validate settings; raise :class:`SettingsError` naming the bad variable."""
+        read = _Reader(os.environ if env is None else env)
+        data_dir = read.raw("GARAGESWARM_DATA_DIR")
+        heartbeat_interval_s = read.number("GARAGESWARM_HEARTBEAT_INTERVAL_S", 5.0, low=0.05, high=300)
+        heartbeat_timeout_s = read.number("GARAGESWARM_HEARTBEAT_TIMEOUT_S", 20.0, low=0.1, high=3600)
+        if heartbeat_timeout_s <= heartbeat_interval_s:
+            raise SettingsError("GARAGESWARM_HEARTBEAT_TIMEOUT_S must be greater than GARAGESWARM_HEARTBEAT_INTERVAL_S")
+        return cls(
+            data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(read.env),
+            database_url=read.url("DATABASE_URL", ("postgresql", "postgres")),
+            redis_url=read.url("REDIS_URL", ("redis", "rediss", "unix")),
+            host=read.string("HOST", "127.0.0.1"),
+            port=read.integer("PORT", 8080, low=1, high=65535),
+            log_level=read.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+            secret_key=read.secret("GARAGESWARM_SECRET_KEY", min_length=32),
+            hub_url=read.url("GARAGESWARM_HUB_URL", ("http", "https"), "http://127.0.0.1:8080") or "",
+            token=read.secret("GARAGESWARM_TOKEN"),
+            max_request_bytes=read.integer(
+                "GARAGESWARM_MAX_REQUEST_BYTES", 1024 * 1024, low=1024, high=64 * 1024 * 1024
+            ),
+            max_retries=read.integer("GARAGESWARM_MAX_RETRIES", 3, low=0, high=20),
+            heartbeat_interval_s=heartbeat_interval_s,
+            heartbeat_timeout_s=heartbeat_timeout_s,
+            slack_signing_secret=read.secret("SLACK_SIGNING_SECRET"),
+            slack_bot_token=read.secret("SLACK_BOT_TOKEN"),
+            slack_api_url=read.url("SLACK_API_URL", ("http", "https"), "https://slack.com/api/") or "",
+            discord_application_id=read.raw("DISCORD_APPLICATION_ID"),
+            discord_public_key=_hex_key(read, "DISCORD_PUBLIC_KEY"),
+            discord_bot_token=read.secret("DISCORD_BOT_TOKEN"),
+            discord_api_url=read.url("DISCORD_API_URL", ("http", "https"), "https://discord.com/api/v10") or "",
+            oidc_issuer=read.url("OIDC_ISSUER", ("https", "http")),
+            oidc_client_id=read.raw("OIDC_CLIENT_ID"),
+            oidc_client_secret=read.secret("OIDC_CLIENT_SECRET"),
+        )
+
+
+def _hex_key(read: _Reader, name: str) -> str | None:
+    value = read.raw(name)
+    if value is None:
+        return None
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise SettingsError(f"{name} is not hex: expected the 64-hex-digit application public key") from None
+    if len(raw) != 32:
+        raise SettingsError(f"{name} has {len(raw)} bytes: expected 32 (64 hex digits)")
+    return value.lower()

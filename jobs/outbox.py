@@ -1,0 +1,98 @@
+"""The transactional outbox: rows written with the state that needs them, relayed to arq.
+
+``add`` is called inside the caller's transaction. ``relay_once`` moves due rows to Redis and
+marks them sent; any hub or hub worker may run it (``SKIP LOCKED`` keeps them out of each
+other's way). arq job ids are deterministic, so relaying a row twice enqueues it once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from hub.db.models import OutboxMessage
+
+from .queue import enqueue
+
+log = logging.getLogger(__name__)
+RELAY_BATCH = 200
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def add(
+    connection: BaseDBAsyncClient,
+    *,
+    task: str,
+    payload: dict[str, Any],
+    queue: str,
+    job_id: str,
+    defer_s: float = 0.0,
+) -> OutboxMessage:
+    """Record a task to enqueue as part of the caller's transaction."""
+    return await OutboxMessage.create(
+        task=task,
+        payload=payload,
+        queue=queue,
+        dedupe_key=job_id,
+        available_at=utcnow() + timedelta(seconds=defer_s),
+        using_db=connection,
+    )
+
+
+async def send(redis: ArqRedis, message: OutboxMessage) -> None:
+    """Enqueue one outbox row (deferred rows keep their due time in arq too)."""
+    assert message.queue is not None and message.dedupe_key is not None
+    due = message.available_at if message.available_at > utcnow() else None
+    await enqueue(redis, message.task, message.payload, job_id=message.dedupe_key, queue=message.queue,
+                  defer_until=due)  # fmt: skip
+
+
+async def send_now(redis: ArqRedis, message: OutboxMessage) -> bool:
+    """Fast path right after commit: enqueue and mark sent; the relay retries on failure."""
+    try:
+        await send(redis, message)
+    except (RedisError, OSError) as exc:
+        log.warning("enqueue deferred to the outbox relay", extra={"error": type(exc).__name__})
+        return False
+    await OutboxMessage.filter(id=message.id, sent_at__isnull=True).update(sent_at=utcnow())
+    return True
+
+
+async def relay_once(redis: ArqRedis, *, horizon_s: float = 60.0) -> int:
+    """Send due (or soon due) unsent rows; return how many were sent."""
+    sent = 0
+    async with in_transaction() as connection:
+        rows = (
+            await OutboxMessage.filter(sent_at__isnull=True, available_at__lte=utcnow() + timedelta(seconds=horizon_s))
+            .order_by("id")
+            .limit(RELAY_BATCH)
+            .select_for_update(skip_locked=True)
+            .using_db(connection)
+        )
+        for row in rows:
+            try:
+                await send(redis, row)
+            except (RedisError, OSError) as exc:
+                await (
+                    OutboxMessage.filter(id=row.id)
+                    .using_db(connection)
+                    .update(attempts=row.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:500])
+                )
+                break
+            await OutboxMessage.filter(id=row.id).using_db(connection).update(sent_at=utcnow())
+            sent += 1
+    return sent
+
+
+async def purge_sent(older_than_s: float = 86400.0) -> int:
+    """Delete rows sent long ago (the job log keeps the history)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    return await OutboxMessage.filter(sent_at__lt=cutoff).delete()

@@ -1,0 +1,80 @@
+"""The hub worker (``garageswarm worker``): relays the outbox and runs the hub-side tasks
+(routing retries, reaping lost agents, posting to chat)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from arq.connections import RedisSettings
+
+from hub.db.lifecycle import close_orm, init_orm
+from hub.settings import Settings
+
+from . import outbox
+from .context import WorkerContext
+from .maintenance import maintenance_loop
+from .queue import HUB_QUEUE, WakeableWorker
+from .tasks import HUB_TASKS
+
+log = logging.getLogger(__name__)
+
+
+def build_hub_worker(settings: Settings) -> WakeableWorker:
+    assert settings.database_url is not None and settings.redis_url is not None
+    database_url = settings.database_url
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        await init_orm(database_url)
+        context = WorkerContext(settings=settings, redis=ctx["redis"])
+        ctx["gs"] = context
+        ctx["maintenance"] = asyncio.create_task(maintenance_loop(context))
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        task: asyncio.Task[None] | None = ctx.get("maintenance")
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await close_orm()
+
+    return WakeableWorker(
+        functions=HUB_TASKS,
+        queue_name=HUB_QUEUE,
+        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        handle_signals=False,
+        max_jobs=64,
+        keep_result=3600,
+        job_timeout=300,
+    )
+
+
+async def _run(settings: Settings) -> None:
+    worker = build_hub_worker(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    main = asyncio.create_task(worker.main())
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({main, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    main.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await main
+    await worker.close()
+    waiter.cancel()
+    if main in done and main.exception() is not None:
+        raise main.exception()  # type: ignore[misc]
+
+
+def run_hub_worker(settings: Settings) -> int:
+    asyncio.run(_run(settings))
+    return 0
+
+
+__all__ = ["build_hub_worker", "outbox", "run_hub_worker"]

@@ -9,11 +9,12 @@ from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
 
 from .db.lifecycle import close_orm, init_orm
-from .keys import METRICS, REDIS, SETTINGS
+from .keys import METRICS, REDIS, SETTINGS, STORAGE
 from .metrics import Metrics
 from .middleware import request_context
-from .routes import health
+from .routes import agent_api, console, health, jobs_api, live
 from .settings import Settings
+from .storage import LocalStorage
 
 
 def redis_client(redis_url: str) -> ArqRedis:
@@ -29,9 +30,11 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_context], client_max_size=settings.max_request_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics.create()
+    app[STORAGE] = LocalStorage(settings.data_dir / "artifacts")
     app.cleanup_ctx.append(_orm)
     app.cleanup_ctx.append(_redis)
-    health.add_routes(app)
+    for routes in (health, jobs_api, agent_api, live, console):
+        routes.add_routes(app)
     return app
 
 

@@ -8,7 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .db.lifecycle import apply_migrations
+from .db.lifecycle import apply_migrations, close_orm, init_orm
+from .local import LocalAgent, ensure_dev_token, ensure_local_agent
 from .settings import Settings
 from .stores.embedded import EmbeddedStores, start_embedded
 
@@ -52,8 +53,28 @@ def prepare_local(settings: Settings, *, with_agent: bool, base_env: dict[str, s
     except BaseException:
         stores.stop()
         raise
+    try:
+        agent = asyncio.run(_local_identities(resolved, with_agent=with_agent))
+    except BaseException:
+        stores.stop()
+        raise
     env = dict(os.environ if base_env is None else base_env)
     env["DATABASE_URL"] = resolved.database_url or ""
     env["REDIS_URL"] = resolved.redis_url or ""
     env["GARAGESWARM_DATA_DIR"] = str(resolved.data_dir)
-    return LocalSetup(settings=resolved, stores=stores, child_env=env, agent_config=None)
+    host = "127.0.0.1" if resolved.host in ("0.0.0.0", "::", "") else resolved.host  # noqa: S104
+    env["GARAGESWARM_HUB_URL"] = f"http://{host}:{resolved.port}"
+    if agent is not None:
+        env["GARAGESWARM_API_KEY"] = agent.key
+    return LocalSetup(settings=resolved, stores=stores, child_env=env, agent_config=agent.config if agent else None)
+
+
+async def _local_identities(settings: Settings, *, with_agent: bool) -> LocalAgent | None:
+    """The dev token for ``garageswarm chat`` and, unless disabled, the local demo agent."""
+    assert settings.database_url is not None
+    await init_orm(settings.database_url, maxsize=2)
+    try:
+        await ensure_dev_token(settings.data_dir)
+        return await ensure_local_agent(settings.data_dir) if with_agent else None
+    finally:
+        await close_orm()

@@ -7,7 +7,9 @@ from arq.connections import ArqRedis
 
 from .metrics import Metrics
 from .settings import Settings
+from .storage import LocalStorage
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", ArqRedis)
 METRICS = web.AppKey("metrics", Metrics)
+STORAGE = web.AppKey("storage", LocalStorage)

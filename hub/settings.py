@@ -128,6 +128,8 @@ class Settings:
     secret_key: Secret | None = None
     hub_url: str = "http://127.0.0.1:8080"
     token: Secret | None = None
+    api_key: Secret | None = None
+    agent_config: Path | None = None
     max_request_bytes: int = 1024 * 1024
     max_retries: int = 3
     heartbeat_interval_s: float = 5.0
@@ -176,6 +178,8 @@ class Settings:
             secret_key=read.secret("GARAGESWARM_SECRET_KEY", min_length=32),
             hub_url=read.url("GARAGESWARM_HUB_URL", ("http", "https"), "http://127.0.0.1:8080") or "",
             token=read.secret("GARAGESWARM_TOKEN"),
+            api_key=read.secret("GARAGESWARM_API_KEY"),
+            agent_config=Path(agent_config) if (agent_config := read.raw("GARAGESWARM_AGENT_CONFIG")) else None,
             max_request_bytes=read.integer(
                 "GARAGESWARM_MAX_REQUEST_BYTES", 1024 * 1024, low=1024, high=64 * 1024 * 1024
             ),

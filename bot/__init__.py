@@ -1,0 +1,1 @@
+"""Chat side of GarageSwarm: the platform-neutral message model, command parsing and adapters."""

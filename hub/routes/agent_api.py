@@ -1,0 +1,270 @@
+"""The agent API: agents register their tools, heart-beat, and report runs (agent keys only)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from aiohttp import WSMsgType, web
+from tortoise.transactions import in_transaction
+
+from hub.auth import authenticate_worker
+from hub.db.models import Artifact, EventKind, Job, JobEvent, JobStatus, Worker, WorkerStatus
+from hub.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from hub.keys import REDIS, SETTINGS, STORAGE
+from hub.openapi import Response, endpoint, read_json
+from hub.routes.schemas import (
+    Ack,
+    ArtifactView,
+    Heartbeat,
+    Register,
+    Registered,
+    ReportEvents,
+    ReportResult,
+    ResultAccepted,
+    StartDecision,
+    StartRun,
+)  # fmt: skip
+from hub.routes.views import artifact_view
+from jobs import effects as job_effects
+from jobs import lifecycle
+from jobs.queue import agent_queue
+from jobs.sweeps import dispatch_pending, requeue_running
+
+log = logging.getLogger(__name__)
+AGENT = ("workerKey",)
+MAX_EVENT_BYTES = 16 * 1024
+MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
+UNAUTHORIZED = Response("missing or invalid agent key")
+
+
+def _job_id(request: web.Request) -> UUID:
+    try:
+        return UUID(request.match_info["job_id"])
+    except ValueError:
+        raise NotFound("no such job") from None
+
+
+async def _mark_alive(worker: Worker) -> bool:
+    """Record a heart-beat; True when the agent was offline until now."""
+    was_offline = worker.status is not WorkerStatus.ONLINE
+    worker.status, worker.last_heartbeat_at = WorkerStatus.ONLINE, datetime.now(UTC)
+    await worker.save(update_fields=["status", "last_heartbeat_at"])
+    return was_offline
+
+
+@endpoint(
+    "Register the agent and the tools of its MCP servers (on start and when tools change)",
+    tags=("agent",), security=AGENT, request=Register,
+    responses={200: Response("registered", Registered), 401: UNAUTHORIZED},
+)  # fmt: skip
+async def register(request: web.Request) -> web.Response:
+    worker = await authenticate_worker(request)
+    body = await read_json(request, Register)
+    worker.tools = [tool.model_dump() for tool in body.tools]
+    worker.labels = {**worker.labels, **body.labels}
+    worker.max_concurrency = body.max_concurrency
+    await worker.save(update_fields=["tools", "labels", "max_concurrency"])
+    await _mark_alive(worker)
+    redis = request.app[REDIS]
+    restarted = request.query.get("restarted", "1") == "1"
+    requeued = await requeue_running(redis, worker, reason="agent restarted") if restarted else 0
+    await dispatch_pending(redis, worker.tenant_id)  # type: ignore[attr-defined]
+    settings = request.app[SETTINGS]
+    answer = Registered(
+        worker_id=worker.id, name=worker.name, queue=agent_queue(str(worker.id)),
+        heartbeat_interval_s=settings.heartbeat_interval_s, heartbeat_timeout_s=settings.heartbeat_timeout_s,
+        requeued=requeued,
+    )  # fmt: skip
+    return web.json_response(text=answer.model_dump_json())
+
+
+@endpoint(
+    "Heart-beat over HTTP (the fallback of the WebSocket)",
+    tags=("agent",), security=AGENT, request=Heartbeat, responses={200: Response("alive", Ack), 401: UNAUTHORIZED},
+)  # fmt: skip
+async def heartbeat(request: web.Request) -> web.Response:
+    worker = await authenticate_worker(request)
+    await read_json(request, Heartbeat)
+    if await _mark_alive(worker):
+        await dispatch_pending(request.app[REDIS], worker.tenant_id)  # type: ignore[attr-defined]
+    return web.json_response({"ok": True, "detail": None})
+
+
+@endpoint(
+    "Heart-beat WebSocket: the agent sends {\"type\": \"heartbeat\"} every interval",
+    tags=("agent",), security=AGENT,
+    responses={101: Response("switching to WebSocket", Ack, example={"ok": True, "detail": "upgrade"}),
+               401: UNAUTHORIZED},
+)  # fmt: skip
+async def heartbeat_ws(request: web.Request) -> web.WebSocketResponse:
+    worker = await authenticate_worker(request)
+    settings = request.app[SETTINGS]
+    ws = web.WebSocketResponse(heartbeat=settings.heartbeat_interval_s * 2, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    if await _mark_alive(worker):
+        await dispatch_pending(request.app[REDIS], worker.tenant_id)  # type: ignore[attr-defined]
+    async for message in ws:
+        if message.type is not WSMsgType.TEXT:
+            continue
+        with contextlib.suppress(ValueError):
+            if json.loads(message.data).get("type") == "heartbeat":
+                if await _mark_alive(worker):
+                    await dispatch_pending(request.app[REDIS], worker.tenant_id)  # type: ignore[attr-defined]
+                await ws.send_json({"type": "ack"})
+    return ws
+
+
+async def _locked_job(connection: Any, request: web.Request, worker: Worker) -> Job:
+    job = await lifecycle.lock_job(connection, _job_id(request))
+    if job is None or job.tenant_id != worker.tenant_id:  # type: ignore[attr-defined]
+        raise NotFound("no such job")
+    return job
+
+
+@endpoint(
+    "Ask to start a run; only the current attempt on its assigned agent may run",
+    tags=("agent",), security=AGENT, request=StartRun,
+    responses={200: Response("whether to run", StartDecision), 401: UNAUTHORIZED, 404: Response("no such job")},
+)  # fmt: skip
+async def start_run(request: web.Request) -> web.Response:
+    worker = await authenticate_worker(request)
+    body = await read_json(request, StartRun)
+    async with in_transaction() as connection:
+        job = await _locked_job(connection, request, worker)
+        run, reason, effects = await lifecycle.start(connection, job, worker, body.attempt)
+    await job_effects.apply(request.app[REDIS], job.tenant_id, effects)  # type: ignore[attr-defined]
+    return web.json_response({"run": run, "reason": reason})
+
+
+@endpoint(
+    "Report progress, log messages and outputs of a run",
+    tags=("agent",), security=AGENT, request=ReportEvents,
+    responses={200: Response("recorded (stale attempts are ignored)", Ack), 401: UNAUTHORIZED,
+               404: Response("no such job"), 413: Response("an event is too large")},
+)  # fmt: skip
+async def report_events(request: web.Request) -> web.Response:
+    worker = await authenticate_worker(request)
+    body = await read_json(request, ReportEvents)
+    for event in body.events:
+        if len(json.dumps(event.data)) > MAX_EVENT_BYTES:
+            raise PayloadTooLarge(f"an event's data is over {MAX_EVENT_BYTES} bytes")
+    effects = lifecycle.Effects()
+    async with in_transaction() as connection:
+        job = await _locked_job(connection, request, worker)
+        current = body.attempt == job.attempt and not job.status.finished
+        if current:
+            for event in body.events:
+                await lifecycle.append_event(connection, job, EventKind(event.kind), event.data, effects)
+            await job.save(using_db=connection, update_fields=["next_seq"])
+    await job_effects.apply(request.app[REDIS], job.tenant_id, effects)  # type: ignore[attr-defined]
+    return web.json_response({"ok": current, "detail": None if current else "stale attempt"})
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"artifact larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"artifact larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@endpoint(
+    "Upload an artifact of a run (raw body; Content-Type is its MIME type); idempotent by content",
+    tags=("agent",), security=AGENT, query={"attempt": "the run's attempt", "name": "file name"},
+    responses={200: Response("stored", ArtifactView), 401: UNAUTHORIZED, 404: Response("no such job"),
+               409: Response("stale attempt"), 413: Response("too large")},
+)  # fmt: skip
+async def upload_artifact(request: web.Request) -> web.Response:
+    worker = await authenticate_worker(request)
+    try:
+        attempt = int(request.query["attempt"])
+        name = request.query["name"].strip()[:255]
+    except (KeyError, ValueError):
+        raise BadRequest("attempt (integer) and name are required") from None
+    if not name or "/" in name:
+        raise BadRequest("name must be a plain file name")
+    data = await _read_limited(request, MAX_ARTIFACT_BYTES)
+    digest = hashlib.sha256(data).hexdigest()
+    mime_type = request.content_type or "application/octet-stream"
+    effects = lifecycle.Effects()
+    async with in_transaction() as connection:
+        job = await _locked_job(connection, request, worker)
+        if attempt != job.attempt:
+            raise Conflict("stale attempt")
+        artifact = await Artifact.get_or_none(job_id=job.id, attempt=attempt, sha256=digest, name=name)
+        if artifact is None:
+            key = f"{job.id}/{digest}"
+            await asyncio.to_thread(request.app[STORAGE].put, key, data)
+            artifact = await Artifact.create(
+                job_id=job.id, attempt=attempt, name=name, mime_type=mime_type, size_bytes=len(data),
+                sha256=digest, storage_key=key, using_db=connection,
+            )  # fmt: skip
+            view = {"artifact_id": str(artifact.id), "name": name, "mime_type": mime_type, "size_bytes": len(data)}
+            await lifecycle.append_event(connection, job, EventKind.ARTIFACT, view, effects)
+            await job.save(using_db=connection, update_fields=["next_seq"])
+    await job_effects.apply(request.app[REDIS], job.tenant_id, effects)  # type: ignore[attr-defined]
+    return web.json_response(text=artifact_view(artifact).model_dump_json())
+
+
+async def _apply_result(connection: Any, job: Job, body: ReportResult) -> lifecycle.Effects:
+    effects = lifecycle.Effects()
+    job.result = {"outputs": body.outputs, "structured": body.structured}
+    cancel_asked = (
+        await JobEvent.filter(job_id=job.id, kind=EventKind.CANCEL_REQUESTED, attempt=job.attempt)
+        .using_db(connection)
+        .exists()
+    )
+    if body.outcome == "succeeded":
+        await lifecycle.finish(connection, job, JobStatus.SUCCEEDED, {"outputs": len(body.outputs)}, effects)
+    elif body.outcome == "cancelled" or (cancel_asked and body.outcome in ("failed", "timed_out")):
+        await lifecycle.finish(connection, job, JobStatus.CANCELLED, {"error": body.error or "cancelled"}, effects)
+    elif body.outcome == "tool_error" or not body.retryable:
+        await lifecycle.finish(connection, job, JobStatus.FAILED, {"error": body.error or "tool error"}, effects)
+    else:
+        job.result = None
+        return await lifecycle.fail_or_retry(
+            connection, job, body.error or body.outcome, timed_out=body.outcome == "timed_out",
+            lost_worker=job.worker_id,  # type: ignore[attr-defined]
+        )  # fmt: skip
+    await job.save(using_db=connection)
+    return effects
+
+
+@endpoint(
+    "Report the result of a run; idempotent by (job, attempt)",
+    tags=("agent",), security=AGENT, request=ReportResult,
+    responses={200: Response("the job's state after the report", ResultAccepted), 401: UNAUTHORIZED,
+               404: Response("no such job")},
+)  # fmt: skip
+async def report_result(request: web.Request) -> web.Response:
+    worker = await authenticate_worker(request)
+    body = await read_json(request, ReportResult)
+    effects = lifecycle.Effects()
+    async with in_transaction() as connection:
+        job = await _locked_job(connection, request, worker)
+        duplicate = body.attempt != job.attempt or job.status.finished
+        if not duplicate:
+            effects = await _apply_result(connection, job, body)
+    await job_effects.apply(request.app[REDIS], job.tenant_id, effects)  # type: ignore[attr-defined]
+    return web.json_response({"status": job.status.value, "duplicate": duplicate})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/agent/register", register)
+    app.router.add_post("/api/v1/agent/heartbeat", heartbeat)
+    app.router.add_get("/api/v1/agent/ws", heartbeat_ws)
+    app.router.add_post("/api/v1/agent/jobs/{job_id}/start", start_run)
+    app.router.add_post("/api/v1/agent/jobs/{job_id}/events", report_events)
+    app.router.add_put("/api/v1/agent/jobs/{job_id}/artifacts", upload_artifact)
+    app.router.add_post("/api/v1/agent/jobs/{job_id}/result", report_result)

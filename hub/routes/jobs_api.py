@@ -1,0 +1,135 @@
+"""REST API for jobs, workers and artifacts (API tokens)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from aiohttp import web
+from tortoise import connections
+
+from bot.commands import CommandError
+from hub.auth import authenticate_caller
+from hub.db.models import Artifact, Job, JobStatus, Origin, Worker
+from hub.errors import BadRequest, NotFound, UnprocessableEntity
+from hub.keys import REDIS, SETTINGS, STORAGE
+from hub.openapi import Response, endpoint, read_json
+from hub.routes.schemas import CreateJob, JobList, JobView, WorkerList
+from hub.routes.views import job_view, worker_name, worker_view
+from hub.services import jobs as job_service
+from jobs.lifecycle import NewJob
+
+API = ("apiToken",)
+NOT_FOUND = Response("no such job in your tenant")
+LIST_LIMIT_MAX = 200
+
+
+def _uuid(raw: str, what: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise NotFound(f"{what} {raw} not found") from None
+
+
+@endpoint(
+    "Create a job: run SERVER.TOOL on an agent that has it",
+    tags=("jobs",), security=API, request=CreateJob,
+    responses={201: Response("created and queued", JobView), 200: Response("repeated idempotency key", JobView),
+               401: Response("missing or invalid API token"), 422: Response("unknown tool or invalid arguments")},
+)  # fmt: skip
+async def create_job(request: web.Request) -> web.Response:
+    caller = await authenticate_caller(request)
+    body = await read_json(request, CreateJob)
+    new = NewJob(
+        tenant_id=caller.tenant_id, origin=Origin.API, tool=body.tool, arguments=body.arguments,
+        requester=f"api:{caller.name}", idempotency_key=body.idempotency_key,
+        max_retries=request.app[SETTINGS].max_retries,
+    )  # fmt: skip
+    try:
+        job, created = await job_service.submit(request.app[REDIS], new)
+    except CommandError as exc:
+        raise UnprocessableEntity(exc.message, details={"usage": exc.usage}) from None
+    view = job_view(job, await worker_name(job))
+    return web.json_response(text=view.model_dump_json(), status=201 if created else 200)
+
+
+@endpoint(
+    "List jobs, newest first",
+    tags=("jobs",), security=API, query={"status": "filter by status", "limit": "at most 200 (default 50)"},
+    responses={200: Response("jobs", JobList), 400: Response("bad filter")},
+)  # fmt: skip
+async def list_jobs(request: web.Request) -> web.Response:
+    caller = await authenticate_caller(request)
+    query = Job.filter(tenant_id=caller.tenant_id)
+    if status := request.query.get("status"):
+        if status not in {s.value for s in JobStatus}:
+            raise BadRequest(f"unknown status {status!r}")
+        query = query.filter(status=status)
+    try:
+        limit = min(LIST_LIMIT_MAX, max(1, int(request.query.get("limit", "50"))))
+    except ValueError:
+        raise BadRequest("limit must be an integer") from None
+    jobs = await query.order_by("-created_at").limit(limit).prefetch_related("worker")
+    views = [job_view(job, job.worker.name if job.worker else None) for job in jobs]
+    return web.json_response(text=JobList(jobs=views).model_dump_json())
+
+
+@endpoint(
+    "A job with its event log and artifacts",
+    tags=("jobs",), security=API, responses={200: Response("the job", JobView), 404: NOT_FOUND},
+)  # fmt: skip
+async def get_job(request: web.Request) -> web.Response:
+    caller = await authenticate_caller(request)
+    job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
+    events, artifacts = await job_service.job_details(job)
+    return web.json_response(text=job_view(job, await worker_name(job), events, artifacts).model_dump_json())
+
+
+@endpoint(
+    "Cancel a job (a running one is stopped on its agent through MCP cancellation)",
+    tags=("jobs",), security=API, responses={200: Response("the job after the request", JobView), 404: NOT_FOUND},
+)  # fmt: skip
+async def cancel_job(request: web.Request) -> web.Response:
+    caller = await authenticate_caller(request)
+    job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
+    job = await job_service.cancel(request.app[REDIS], caller.tenant_id, job.id, by=f"api:{caller.name}")
+    return web.json_response(text=job_view(job, await worker_name(job)).model_dump_json())
+
+
+@endpoint("Agents and their tools", tags=("workers",), security=API, responses={200: Response("agents", WorkerList)})
+async def list_workers(request: web.Request) -> web.Response:
+    caller = await authenticate_caller(request)
+    workers = await Worker.filter(tenant_id=caller.tenant_id).order_by("name")
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT worker_id, count(*) AS n FROM jobs WHERE tenant_id = $1 AND status IN ('queued', 'running') "
+        "GROUP BY worker_id",
+        [str(caller.tenant_id)],
+    )
+    load = {str(row["worker_id"]): int(row["n"]) for row in rows}
+    views = [worker_view(worker, load.get(str(worker.id), 0)) for worker in workers]
+    return web.json_response(text=WorkerList(workers=views).model_dump_json())
+
+
+@endpoint(
+    "Download an artifact",
+    tags=("jobs",), security=API,
+    responses={200: Response("the artifact's bytes", media_type="application/octet-stream"),
+               404: Response("no such artifact")},
+)  # fmt: skip
+async def get_artifact(request: web.Request) -> web.StreamResponse:
+    caller = await authenticate_caller(request)
+    artifact_id = _uuid(request.match_info["artifact_id"], "artifact")
+    artifact = await Artifact.get_or_none(id=artifact_id, job__tenant_id=caller.tenant_id)
+    if artifact is None:
+        raise NotFound(f"artifact {artifact_id} not found")
+    path = request.app[STORAGE].path(artifact.storage_key)
+    disposition = f'attachment; filename="{artifact.name}"'
+    return web.FileResponse(path, headers={"Content-Type": artifact.mime_type, "Content-Disposition": disposition})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/jobs", create_job)
+    app.router.add_get("/api/v1/jobs", list_jobs)
+    app.router.add_get("/api/v1/jobs/{job_id}", get_job)
+    app.router.add_post("/api/v1/jobs/{job_id}/cancel", cancel_job)
+    app.router.add_get("/api/v1/workers", list_workers)
+    app.router.add_get("/api/v1/artifacts/{artifact_id}", get_artifact)

@@ -1,0 +1,62 @@
+"""Tenants, agents and API tokens: what the CLI creates (keys are shown once, stored hashed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.transactions import in_transaction
+
+from hub.db.models import ApiToken, Tenant, Worker
+from hub.security.keys import KeyKind, new_key
+
+DEFAULT_TENANT = "default"
+
+
+class AdminError(ValueError):
+    """A refused administrative request (the message says why)."""
+
+
+async def ensure_tenant(slug: str = DEFAULT_TENANT) -> Tenant:
+    tenant, _ = await Tenant.get_or_create(slug=slug, defaults={"name": slug})
+    return tenant
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A new agent or token and its key, which exists nowhere else."""
+
+    name: str
+    key: str
+
+
+async def add_worker(name: str, labels: dict[str, str], tenant_slug: str = DEFAULT_TENANT) -> Issued:
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
+        raise AdminError("an agent name is 1-64 letters, digits, '-', '_' or '.'")
+    tenant = await ensure_tenant(tenant_slug)
+    async with in_transaction() as connection:
+        if await Worker.filter(tenant_id=tenant.id, name=name).using_db(connection).exists():
+            raise AdminError(f"an agent named {name!r} already exists")
+        key = new_key(KeyKind.WORKER_KEY)
+        await Worker.create(
+            tenant_id=tenant.id, name=name, api_key_prefix=key.prefix, api_key_hash=key.key_hash, labels=labels,
+            using_db=connection,
+        )  # fmt: skip
+    return Issued(name, key.secret_key)
+
+
+async def rotate_worker_key(name: str, tenant_slug: str = DEFAULT_TENANT) -> Issued:
+    tenant = await ensure_tenant(tenant_slug)
+    key = new_key(KeyKind.WORKER_KEY)
+    updated = await Worker.filter(tenant_id=tenant.id, name=name).update(
+        api_key_prefix=key.prefix, api_key_hash=key.key_hash
+    )
+    if not updated:
+        raise AdminError(f"no agent named {name!r}")
+    return Issued(name, key.secret_key)
+
+
+async def add_token(name: str, scopes: list[str], tenant_slug: str = DEFAULT_TENANT) -> Issued:
+    tenant = await ensure_tenant(tenant_slug)
+    key = new_key(KeyKind.API_TOKEN)
+    await ApiToken.create(tenant_id=tenant.id, name=name, prefix=key.prefix, token_hash=key.key_hash, scopes=scopes)
+    return Issued(name, key.secret_key)

@@ -1,0 +1,123 @@
+"""Carrying out a ``/swarm`` command for any chat door: parse once, act, answer in plain text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from arq.connections import ArqRedis
+
+from bot.commands import (
+    CancelJob,
+    Command,
+    CommandError,
+    Help,
+    JobStatus,
+    ListTools,
+    ListWorkers,
+    Login,
+    RunTool,
+    help_text,
+    parse_command,
+    tool_usage,
+)  # fmt: skip
+from hub.db.models import Job, Origin, Worker
+from hub.errors import NotFound
+from hub.services import jobs as job_service
+from jobs.lifecycle import NewJob
+
+MAX_LISTED = 50
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who typed the command, where, on behalf of which tenant."""
+
+    tenant_id: UUID
+    origin: Origin
+    identity: str  # platform:team:user
+    thread_ref: dict[str, Any]
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    reply: str
+    ok: bool
+    job: Job | None = None
+    follow: bool = False  # the command started the job: its thread is worth following
+
+
+def short_id(job: Job) -> str:
+    return str(job.id)[:8]
+
+
+async def _tools(requester: Requester) -> str:
+    catalog = await job_service.tool_catalog(requester.tenant_id)
+    if not catalog:
+        return "No tools yet: no agent has reported any. Start one with `garageswarm agent`."
+    lines = [f"• {tool_usage(info)} — {info.description}".rstrip(" —") for _, info in sorted(catalog.items())]
+    return "Tools:\n" + "\n".join(lines[:MAX_LISTED])
+
+
+async def _workers(requester: Requester) -> str:
+    workers = await Worker.filter(tenant_id=requester.tenant_id).order_by("name").limit(MAX_LISTED)
+    if not workers:
+        return "No agents registered. Add one with `garageswarm workers add NAME`."
+    return "Agents:\n" + "\n".join(f"• {w.name}: {w.status.value}, {len(w.tools)} tools" for w in workers)
+
+
+def describe(job: Job) -> str:
+    line = f"Job {short_id(job)} ({job.tool}): {job.status.value}"
+    if job.error:
+        line += f" — {job.error}"
+    return line
+
+
+async def _run(redis: ArqRedis, requester: Requester, command: RunTool) -> CommandOutcome:
+    new = NewJob(
+        tenant_id=requester.tenant_id, origin=requester.origin, tool=command.qualified_name,
+        arguments=command.arguments, requester=requester.identity, thread_ref=requester.thread_ref,
+        max_retries=requester.max_retries,
+    )  # fmt: skip
+    job, _ = await job_service.submit(redis, new)
+    waiting = "" if job.worker_id else " (waiting for an agent with this tool)"  # type: ignore[attr-defined]
+    return CommandOutcome(f"Queued {job.tool} as job {short_id(job)}{waiting}", True, job, follow=True)
+
+
+async def execute(redis: ArqRedis, requester: Requester, command: Command) -> CommandOutcome:
+    """Carry out a parsed command; CommandError and NotFound become a clear reply."""
+    try:
+        match command:
+            case Help(topic=topic):
+                return CommandOutcome(help_text(topic), True)
+            case ListTools():
+                return CommandOutcome(await _tools(requester), True)
+            case ListWorkers():
+                return CommandOutcome(await _workers(requester), True)
+            case RunTool():
+                return await _run(redis, requester, command)
+            case JobStatus(job_ref=ref):
+                job = await job_service.find_job(requester.tenant_id, ref)
+                return CommandOutcome(describe(job), True, job)
+            case CancelJob(job_ref=ref):
+                job = await job_service.find_job(requester.tenant_id, ref)
+                job = await job_service.cancel(redis, requester.tenant_id, job.id, by=requester.identity)
+                return CommandOutcome(describe(job), True, job)
+            case Login():
+                return CommandOutcome("Sign-in is not configured on this hub yet.", False)
+    except CommandError as error:
+        return CommandOutcome(f"{error.message}\nUsage: /swarm {error.usage}", False)
+    except NotFound as error:
+        return CommandOutcome(error.message, False)
+    return CommandOutcome("Unknown command. Try /swarm help", False)
+
+
+async def handle_text(redis: ArqRedis, requester: Requester, text: str) -> CommandOutcome:
+    """Parse and carry out the text of a ``/swarm`` command."""
+    try:
+        command = parse_command(text)
+    except CommandError as error:
+        return CommandOutcome(f"{error.message}\nUsage: /swarm {error.usage}", False)
+    return await execute(redis, requester, command)

@@ -1,0 +1,90 @@
+"""Job use-cases shared by every door (REST API, console, Slack, Discord, webhooks)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from arq.connections import ArqRedis
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+from bot.commands import CommandError, RunTool, ToolInfo, validate_tool_call
+from hub.db.models import Artifact, Job, JobEvent, Worker, WorkerStatus
+from hub.errors import NotFound
+from jobs import effects as job_effects
+from jobs import lifecycle
+from jobs.lifecycle import NewJob
+
+
+async def tool_catalog(tenant_id: UUID) -> dict[str, ToolInfo]:
+    """Every tool an agent of the tenant reported (online agents win on a name clash)."""
+    catalog: dict[str, ToolInfo] = {}
+    workers = await Worker.filter(tenant_id=tenant_id).order_by("status")
+    for worker in sorted(workers, key=lambda w: w.status is WorkerStatus.ONLINE):
+        for tool in worker.tools:
+            server, _, name = str(tool.get("name", "")).partition(".")
+            if server and name:
+                catalog[f"{server}.{name}"] = ToolInfo(
+                    server=server, name=name, description=str(tool.get("description") or ""),
+                    input_schema=tool.get("input_schema") or {},
+                )  # fmt: skip
+    return catalog
+
+
+async def validate(tenant_id: UUID, tool: str, arguments: dict[str, Any]) -> None:
+    """Raise :class:`CommandError` (unknown tool with the closest names, or bad arguments)."""
+    server, _, name = tool.partition(".")
+    validate_tool_call(RunTool(server=server, tool=name, arguments=arguments), await tool_catalog(tenant_id))
+
+
+async def submit(redis: ArqRedis, new: NewJob) -> tuple[Job, bool]:
+    """Validate, create and queue a job; returns (job, created) — False for a repeated idempotency key."""
+    await validate(new.tenant_id, new.tool, new.arguments)
+    if new.idempotency_key is not None:
+        existing = await Job.get_or_none(tenant_id=new.tenant_id, idempotency_key=new.idempotency_key)
+        if existing is not None:
+            return existing, False
+    async with in_transaction() as connection:
+        job, effects = await lifecycle.create_job(connection, new)
+    await job_effects.apply(redis, new.tenant_id, effects)
+    return job, True
+
+
+async def find_job(tenant_id: UUID, ref: str) -> Job:
+    """A job by id or by an unambiguous id prefix of at least 6 characters (as typed in chat)."""
+    ref = ref.strip().lower()
+    try:
+        job = await Job.get_or_none(id=UUID(ref), tenant_id=tenant_id)
+    except ValueError:
+        job = await _by_prefix(tenant_id, ref)
+    if job is None:
+        raise NotFound(f"job {ref} not found")
+    return job
+
+
+async def _by_prefix(tenant_id: UUID, prefix: str) -> Job | None:
+    if len(prefix) < 6 or any(c not in "0123456789abcdef-" for c in prefix):
+        return None
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT id FROM jobs WHERE tenant_id = $1 AND id::text LIKE $2 LIMIT 2", [str(tenant_id), prefix + "%"]
+    )
+    if len(rows) > 1:
+        raise CommandError(f"job {prefix} is ambiguous: give more of its id", "status JOB")
+    return await Job.get(id=rows[0]["id"]) if rows else None
+
+
+async def cancel(redis: ArqRedis, tenant_id: UUID, job_id: UUID, by: str) -> Job:
+    async with in_transaction() as connection:
+        job = await lifecycle.lock_job(connection, job_id)
+        if job is None or job.tenant_id != tenant_id:  # type: ignore[attr-defined]
+            raise NotFound(f"job {job_id} not found")
+        effects = await lifecycle.cancel(connection, job, by)
+    await job_effects.apply(redis, tenant_id, effects)
+    return job
+
+
+async def job_details(job: Job) -> tuple[list[JobEvent], list[Artifact]]:
+    events = await JobEvent.filter(job_id=job.id).order_by("seq")
+    artifacts = await Artifact.filter(job_id=job.id).order_by("created_at")
+    return events, artifacts

@@ -1,0 +1,108 @@
+"""The agent's HTTPS client for the hub's agent API, with errors sorted into transient and
+permanent, and exponential backoff with jitter for the transient ones."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+REQUEST_TIMEOUT_S = 30.0
+BACKOFF_BASE_S = 0.2
+BACKOFF_CAP_S = 30.0
+T = TypeVar("T")
+
+
+class HubError(Exception):
+    """The hub refused a request for good (4xx other than 408/429): retrying will not help."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"hub answered {status}: {message}")
+        self.status = status
+
+
+class HubUnreachable(Exception):
+    """The hub did not answer, or answered 5xx/408/429: worth retrying later."""
+
+
+def backoff_delay_s(failures: int, rng: random.Random | None = None) -> float:
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(failures, 16))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int | None = None) -> T:
+    """Retry a transient failure with backoff (forever when ``attempts`` is None)."""
+    failures = 0
+    while True:
+        try:
+            return await call()
+        except HubUnreachable as exc:
+            failures += 1
+            if attempts is not None and failures >= attempts:
+                raise
+            delay = backoff_delay_s(failures)
+            log.warning("hub unreachable; retrying", extra={"error": str(exc), "in_s": round(delay, 2)})
+            await asyncio.sleep(delay)
+
+
+class HubClient:
+    """Calls the agent API with the agent's key."""
+
+    def __init__(self, session: aiohttp.ClientSession, hub_url: str, api_key: str) -> None:
+        self.session = session
+        self.base = hub_url.rstrip("/") + "/api/v1/agent"
+        self.headers = {"Authorization": f"Bearer {api_key}"}
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        try:
+            async with self.session.request(
+                method, self.base + path, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S), **kwargs,
+            ) as response:  # fmt: skip
+                if response.status >= 500 or response.status in (408, 429):
+                    raise HubUnreachable(f"HTTP {response.status}")
+                body = await response.json(content_type=None)
+                if response.status >= 400:
+                    message = body.get("error", {}).get("message", "") if isinstance(body, dict) else ""
+                    raise HubError(response.status, message)
+                return body
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            raise HubUnreachable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def register(self, body: dict[str, Any], *, restarted: bool) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "POST", "/register", json=body, params={"restarted": "1" if restarted else "0"}
+        )
+        return result
+
+    async def heartbeat(self, active_jobs: int) -> None:
+        await self._request("POST", "/heartbeat", json={"active_jobs": active_jobs})
+
+    async def start(self, job_id: str, attempt: int) -> tuple[bool, str]:
+        body = await self._request("POST", f"/jobs/{job_id}/start", json={"attempt": attempt})
+        return bool(body["run"]), str(body["reason"])
+
+    async def events(self, job_id: str, attempt: int, events: list[dict[str, Any]]) -> None:
+        await self._request("POST", f"/jobs/{job_id}/events", json={"attempt": attempt, "events": events})
+
+    async def upload(self, job_id: str, attempt: int, name: str, mime_type: str, data: bytes) -> dict[str, Any]:
+        params = {"attempt": str(attempt), "name": name}
+        result: dict[str, Any] = await self._request(
+            "PUT", f"/jobs/{quote(job_id)}/artifacts", params=params, data=data,
+            headers={"Content-Type": mime_type},
+        )  # fmt: skip
+        return result
+
+    async def result(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._request("POST", f"/jobs/{job_id}/result", json=body)
+        return answer
+
+    def websocket_url(self) -> str:
+        return self.base.replace("http://", "ws://").replace("https://", "wss://") + "/ws"

@@ -1,0 +1,113 @@
+"""Starting and running the agent: MCP pool, registration, heart-beats, spool and the arq worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from arq.connections import RedisSettings
+
+from integrations.mcp.config import load_agent_config
+from integrations.mcp.discovery import ToolSpec
+from integrations.mcp.pool import McpPool
+
+from ..queue import WakeableWorker
+from .heartbeat import heartbeat_loop
+from .hub_client import HubClient, with_retries
+from .runner import AgentContext, run_tool
+from .spool import Spool
+
+log = logging.getLogger(__name__)
+RUN_MARGIN_S = 60
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    hub_url: str
+    api_key: str
+    config_path: Path
+    redis_url: str
+    spool_dir: Path
+    labels: dict[str, str]
+
+
+def registration(pool: McpPool, options: AgentOptions, max_concurrency: int) -> dict[str, Any]:
+    tools: list[ToolSpec] = [tool for server_tools in pool.tools().values() for tool in server_tools]
+    return {
+        "tools": [
+            {"name": f"{t.server}.{t.name}", "description": t.description, "input_schema": t.input_schema}
+            for t in tools
+        ],
+        "labels": options.labels,
+        "max_concurrency": max_concurrency,
+    }
+
+
+async def run_agent(options: AgentOptions, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set; in-flight calls are cancelled (and reported) on the way out."""
+    config = load_agent_config(options.config_path)
+    async with aiohttp.ClientSession() as session:
+        client = HubClient(session, options.hub_url, options.api_key)
+        pool_box: list[McpPool] = []
+
+        async def tools_changed(server: str, tools: list[ToolSpec]) -> None:
+            if pool_box:
+                log.info("tools changed; re-registering", extra={"server": server, "tools": len(tools)})
+                body = registration(pool_box[0], options, config.max_concurrency)
+                await with_retries(lambda: client.register(body, restarted=False))
+
+        async with McpPool(config, on_tools_changed=tools_changed) as pool:
+            pool_box.append(pool)
+            body = registration(pool, options, config.max_concurrency)
+            registered = await with_retries(lambda: client.register(body, restarted=True))
+            log.info("registered", extra={"worker": registered["name"], "tools": len(body["tools"])})
+            spool = Spool(options.spool_dir, client)
+            stopping = asyncio.Event()
+            worker = WakeableWorker(
+                functions=[run_tool], queue_name=registered["queue"],
+                redis_settings=RedisSettings.from_dsn(options.redis_url), max_jobs=config.max_concurrency,
+                allow_abort_jobs=True, max_tries=1, job_timeout=config.max_call_s + RUN_MARGIN_S,
+                keep_result=3600, handle_signals=False, ctx={"agent": AgentContext(pool, client, spool, stopping)},
+            )  # fmt: skip
+            main = asyncio.create_task(worker.main())
+            helpers = [
+                asyncio.create_task(spool.run()),
+                asyncio.create_task(
+                    heartbeat_loop(client, float(registered["heartbeat_interval_s"]), lambda: worker.job_counter)
+                ),
+            ]
+            waiter = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([main, *helpers, waiter], return_when=asyncio.FIRST_COMPLETED)
+            stopping.set()
+            await _cancel(main)
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.close()  # cancels in-flight runs, which report themselves as retryable
+            for task in [*helpers, waiter]:
+                await _cancel(task)
+            for task in done:
+                if task is not waiter and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+def main(options: AgentOptions) -> int:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_agent(options, stop)
+
+    asyncio.run(runner())
+    return 0

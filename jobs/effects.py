@@ -1,0 +1,72 @@
+"""Applying a transaction's :class:`~jobs.lifecycle.Effects` once it has committed."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from uuid import UUID
+
+from arq.connections import ArqRedis
+from arq.constants import abort_jobs_ss
+from arq.utils import timestamp_ms
+from redis.exceptions import RedisError
+
+from hub.db.models import JobEvent
+
+from . import outbox
+from .lifecycle import Effects
+from .queue import agent_queue, wake_key
+
+log = logging.getLogger(__name__)
+
+
+def job_channel(job_id: UUID | str) -> str:
+    return f"gs:events:job:{job_id}"
+
+
+def tenant_channel(tenant_id: UUID | str) -> str:
+    return f"gs:events:tenant:{tenant_id}"
+
+
+def event_json(event: JobEvent) -> dict[str, Any]:
+    return {
+        "job_id": str(event.job_id),  # type: ignore[attr-defined]
+        "seq": event.seq,
+        "kind": event.kind.value,
+        "attempt": event.attempt,
+        "data": event.data,
+        "at": event.created_at.isoformat(),
+    }
+
+
+async def publish(redis: ArqRedis, tenant_id: UUID, events: list[JobEvent]) -> None:
+    """Fan events out to live listeners (WebSocket clients); they catch up from Postgres if missed."""
+    if not events:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for event in events:
+            message = json.dumps(event_json(event))
+            pipe.publish(job_channel(event.job_id), message)  # type: ignore[attr-defined]
+            pipe.publish(tenant_channel(tenant_id), message)
+        await pipe.execute()
+
+
+async def abort(redis: ArqRedis, worker_id: UUID, arq_job_id: str) -> None:
+    """Ask the agent's arq worker to cancel a running job (it sends MCP cancellation)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(abort_jobs_ss, {arq_job_id: timestamp_ms()})
+        pipe.lpush(wake_key(agent_queue(str(worker_id))), b"1")
+        await pipe.execute()
+
+
+async def apply(redis: ArqRedis, tenant_id: UUID, effects: Effects) -> None:
+    """Send outbox rows now (the relay retries what fails), publish events, deliver aborts."""
+    for message in effects.outbox:
+        await outbox.send_now(redis, message)
+    try:
+        await publish(redis, tenant_id, effects.events)
+        for worker_id, arq_job_id in effects.aborts:
+            await abort(redis, worker_id, arq_job_id)
+    except (RedisError, OSError) as exc:
+        log.warning("could not publish job events", extra={"error": type(exc).__name__})

@@ -1,0 +1,178 @@
+"""The job state machine, in Postgres: every transition and its event in one transaction.
+
+created → queued → running → succeeded / failed / cancelled / timed_out, with retries back to
+queued. Functions here run inside ``in_transaction()`` with the job row locked, and return
+:class:`Effects` (events to publish, outbox rows to send, arq jobs to abort) that the caller
+applies after commit with :func:`jobs.effects.apply`."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from hub.db.models import EventKind, Job, JobEvent, JobStatus, Origin, OutboxMessage, Worker
+
+from . import outbox
+from .queue import agent_queue
+from .routing import pick_worker
+
+RUN_TOOL_TASK = "run_tool"
+RETRY_BASE_S = 1.0
+RETRY_CAP_S = 60.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_job_id(job_id: UUID, attempt: int) -> str:
+    """The arq job id of one attempt: deterministic, so a re-sent outbox row enqueues once."""
+    return f"run:{job_id}:{attempt}"
+
+
+@dataclass
+class Effects:
+    """What to do once the transaction has committed."""
+
+    events: list[JobEvent] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    aborts: list[tuple[UUID, str]] = field(default_factory=list)  # (worker id, arq job id)
+    finished: list[Job] = field(default_factory=list)
+
+    def merge(self, other: Effects) -> Effects:
+        self.events += other.events
+        self.outbox += other.outbox
+        self.aborts += other.aborts
+        self.finished += other.finished
+        return self
+
+
+@dataclass(frozen=True)
+class NewJob:
+    tenant_id: UUID
+    origin: Origin
+    tool: str
+    arguments: dict[str, Any]
+    requester: str
+    thread_ref: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    max_retries: int = 3
+
+
+async def append_event(
+    connection: BaseDBAsyncClient, job: Job, kind: EventKind, data: dict[str, Any], effects: Effects
+) -> JobEvent:
+    """Append to the job's log with the next per-job sequence number (the job row is locked)."""
+    event = await JobEvent.create(
+        job_id=job.id, seq=job.next_seq, kind=kind, attempt=job.attempt, data=data, using_db=connection
+    )
+    job.next_seq += 1
+    effects.events.append(event)
+    return event
+
+
+async def lock_job(connection: BaseDBAsyncClient, job_id: UUID) -> Job | None:
+    return await Job.filter(id=job_id).select_for_update().using_db(connection).first()
+
+
+async def create_job(connection: BaseDBAsyncClient, new: NewJob) -> tuple[Job, Effects]:
+    """Create the job, log it, and queue it on an agent when one can take it."""
+    effects = Effects()
+    job = await Job.create(
+        tenant_id=new.tenant_id, origin=new.origin, tool=new.tool, arguments=new.arguments,
+        requester=new.requester, thread_ref=new.thread_ref, idempotency_key=new.idempotency_key,
+        max_retries=new.max_retries, using_db=connection,
+    )  # fmt: skip
+    await append_event(connection, job, EventKind.CREATED, {"tool": new.tool, "origin": new.origin.value}, effects)
+    await dispatch(connection, job, effects)
+    await job.save(using_db=connection)
+    return job, effects
+
+
+async def dispatch(
+    connection: BaseDBAsyncClient, job: Job, effects: Effects, *, defer_s: float = 0.0, avoid: tuple[UUID, ...] = ()
+) -> bool:
+    """Route the job to an agent and record the run in the outbox; False when no agent can take it."""
+    worker = await pick_worker(connection, job.tenant_id, job.tool, avoid=avoid)  # type: ignore[attr-defined]
+    if worker is None:
+        job.status, job.worker_id = JobStatus.CREATED, None
+        return False
+    job.status, job.worker_id, job.queued_at = JobStatus.QUEUED, worker.id, utcnow()
+    await append_event(connection, job, EventKind.QUEUED, {"worker": worker.name, "defer_s": defer_s}, effects)
+    payload = {"job_id": str(job.id), "attempt": job.attempt, "tool": job.tool, "arguments": job.arguments}
+    message = await outbox.add(
+        connection, task=RUN_TOOL_TASK, payload=payload, queue=agent_queue(str(worker.id)),
+        job_id=run_job_id(job.id, job.attempt), defer_s=defer_s,
+    )  # fmt: skip
+    effects.outbox.append(message)
+    return True
+
+
+async def start(connection: BaseDBAsyncClient, job: Job, worker: Worker, attempt: int) -> tuple[bool, str, Effects]:
+    """An agent is about to call the tool. Only the current attempt on its assigned agent runs."""
+    effects = Effects()
+    if job.status.finished:
+        return False, f"job already {job.status.value}", effects
+    if attempt != job.attempt or job.worker_id != worker.id:  # type: ignore[attr-defined]
+        return False, "stale attempt: the job was re-queued", effects
+    if job.status is JobStatus.RUNNING:
+        return True, "already running", effects
+    job.status, job.started_at = JobStatus.RUNNING, utcnow()
+    await append_event(connection, job, EventKind.STARTED, {"worker": worker.name}, effects)
+    await job.save(using_db=connection)
+    return True, "started", effects
+
+
+def backoff_s(attempt: int, *, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    ceiling = min(RETRY_CAP_S, RETRY_BASE_S * 2**attempt)
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+async def finish(
+    connection: BaseDBAsyncClient, job: Job, status: JobStatus, data: dict[str, Any], effects: Effects
+) -> None:
+    job.status, job.finished_at = status, utcnow()
+    if status is not JobStatus.SUCCEEDED:
+        job.error = str(data.get("error") or status.value)[:4000]
+    await append_event(connection, job, EventKind(status.value), data, effects)
+    effects.finished.append(job)
+
+
+async def fail_or_retry(
+    connection: BaseDBAsyncClient, job: Job, reason: str, *, timed_out: bool = False, lost_worker: UUID | None = None
+) -> Effects:
+    """A retryable failure: retry with backoff while attempts remain, else fail (or time out)."""
+    effects = Effects()
+    if job.attempt < job.max_retries:
+        job.attempt += 1
+        delay = backoff_s(job.attempt)
+        await append_event(connection, job, EventKind.RETRIED, {"reason": reason, "delay_s": round(delay, 3)}, effects)
+        avoid = (lost_worker,) if lost_worker else ()
+        await dispatch(connection, job, effects, defer_s=delay, avoid=avoid)
+    else:
+        status = JobStatus.TIMED_OUT if timed_out else JobStatus.FAILED
+        await finish(connection, job, status, {"error": reason, "attempts": job.attempt + 1}, effects)
+    await job.save(using_db=connection)
+    return effects
+
+
+async def cancel(connection: BaseDBAsyncClient, job: Job, by: str) -> Effects:
+    """Cancel: at once when not running; a running job is asked to stop on its agent."""
+    effects = Effects()
+    if job.status.finished:
+        return effects
+    if job.status is JobStatus.RUNNING and job.worker_id is not None:  # type: ignore[attr-defined]
+        await append_event(connection, job, EventKind.CANCEL_REQUESTED, {"by": by}, effects)
+        effects.aborts.append((job.worker_id, run_job_id(job.id, job.attempt)))  # type: ignore[attr-defined]
+    else:
+        if job.worker_id is not None:  # type: ignore[attr-defined]
+            effects.aborts.append((job.worker_id, run_job_id(job.id, job.attempt)))  # type: ignore[attr-defined]
+        await finish(connection, job, JobStatus.CANCELLED, {"by": by, "error": f"cancelled by {by}"}, effects)
+    await job.save(using_db=connection)
+    return effects

@@ -1,0 +1,126 @@
+"""Parsing the agent's MCP configuration (TOML) and refusing bad files with a clear message."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from integrations.mcp.config import (
+    AgentConfig,
+    ConfigError,
+    HttpServerConfig,
+    StdioServerConfig,
+    load_agent_config,
+    parse_agent_config,
+)
+
+FULL_CONFIG = """
+max_concurrency = 4
+idle_timeout_s = 30
+max_call_s = 7200.5
+connect_timeout_s = 10
+
+[hub]                      # another part of the agent's file
+url = "https://hub.example"
+
+[servers.time]
+command = "python"
+args = ["-m", "mcp_server_time"]
+env = { TZ = "UTC" }
+cwd = "/srv/tools"
+
+[servers.search-2]
+url = "https://tools.example/mcp"
+headers = { Authorization = "Bearer abc" }
+protocol = "legacy"
+
+[servers.old_sse]
+url = "http://127.0.0.1:8000/sse"
+transport = "sse"
+"""
+
+
+def test_full_config_parses_into_frozen_dataclasses() -> None:
+    config = parse_agent_config(FULL_CONFIG)
+
+    assert config == AgentConfig(
+        servers={
+            "time": StdioServerConfig(
+                name="time",
+                command="python",
+                args=("-m", "mcp_server_time"),
+                env={"TZ": "UTC"},
+                cwd="/srv/tools",
+            ),
+            "search-2": HttpServerConfig(
+                name="search-2",
+                url="https://tools.example/mcp",
+                headers={"Authorization": "Bearer abc"},
+                protocol="legacy",
+            ),
+            "old_sse": HttpServerConfig(name="old_sse", url="http://127.0.0.1:8000/sse", transport="sse"),
+        },
+        max_concurrency=4,
+        idle_timeout_s=30.0,
+        max_call_s=7200.5,
+        connect_timeout_s=10.0,
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.max_concurrency = 1  # type: ignore[misc]
+
+
+def test_missing_options_take_their_defaults() -> None:
+    config = parse_agent_config('[servers.a]\ncommand = "srv"\n')
+
+    assert config == AgentConfig(servers={"a": StdioServerConfig(name="a", command="srv")})
+    assert (config.max_concurrency, config.idle_timeout_s, config.max_call_s) == (8, 60.0, 3600.0)
+    assert parse_agent_config("") == AgentConfig()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("servers = 3", "'servers' must be a table"),
+        ('[servers.Time]\ncommand = "x"', r"servers\.Time: server names must match \[a-z0-9_-\]\{1,64\}"),
+        (f'[servers.{"a" * 65}]\ncommand = "x"', "server names must match"),
+        ("[servers.a]\nargs = []", "servers.a: set exactly one of 'command' .stdio. or 'url' .HTTP."),
+        ('[servers.a]\ncommand = "x"\nurl = "http://h"', "servers.a: set exactly one of"),
+        ('[servers.a]\ncommand = "x"\nheaders = {}', "servers.a: unknown key 'headers'; expected one of"),
+        ('[servers.a]\nurl = "http://h"\nargs = []', "servers.a: unknown key 'args'"),
+        ('[servers.a]\ncommand = ""', "servers.a.command: must be a non-empty string"),
+        ('[servers.a]\ncommand = "x"\nargs = "-v"', "servers.a.args: must be a list of strings"),
+        ('[servers.a]\ncommand = "x"\nargs = [1]', "servers.a.args: must be a list of strings"),
+        ('[servers.a]\ncommand = "x"\nenv = { A = 1 }', "servers.a.env: must be a table of string values"),
+        ('[servers.a]\ncommand = "x"\ncwd = 3', "servers.a.cwd: must be a non-empty string"),
+        ('[servers.a]\ncommand = "x"\nprotocol = "2026"', "servers.a.protocol: must be one of 'auto', 'legacy'"),
+        ('[servers.a]\nurl = "ftp://h"', "servers.a.url: must be an http:// or https:// URL"),
+        ('[servers.a]\nurl = "http://h"\ntransport = "ws"', "servers.a.transport: must be one of"),
+        ('[servers.a]\nurl = "http://h"\nheaders = { X = true }', "servers.a.headers: must be a table of string"),
+        ("max_concurrency = 0", "max_concurrency: must be an integer from 1 to 1024"),
+        ("max_concurrency = true", "max_concurrency: must be an integer"),
+        ("max_concurrency = 2.5", "max_concurrency: must be an integer"),
+        ("idle_timeout_s = 0", "idle_timeout_s: must be a positive, finite number of seconds"),
+        ("max_call_s = -1", "max_call_s: must be a positive"),
+        ("max_call_s = inf", "max_call_s: must be a positive, finite"),
+        ('connect_timeout_s = "30"', "connect_timeout_s: must be a positive"),
+        ("servers = [", "invalid TOML"),
+    ],
+)
+def test_bad_config_is_refused_naming_the_key(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_agent_config(text)
+
+
+def test_loading_a_file_names_it_in_errors(tmp_path: Path) -> None:
+    good = tmp_path / "agent.toml"
+    good.write_text('[servers.a]\nurl = "http://127.0.0.1:1/mcp"\n', encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("max_call_s = 0\n", encoding="utf-8")
+
+    assert load_agent_config(good).servers == {"a": HttpServerConfig(name="a", url="http://127.0.0.1:1/mcp")}
+    with pytest.raises(ConfigError, match=r"bad\.toml: max_call_s: must be a positive"):
+        load_agent_config(bad)
+    with pytest.raises(ConfigError, match=r"missing\.toml: cannot read the agent configuration"):
+        load_agent_config(tmp_path / "missing.toml")

@@ -8,11 +8,15 @@ from aiohttp import web
 from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
 
+from jobs.effects import EffectApplier
+
+from .auth import AUTH_CACHE, KeyCache
 from .db.lifecycle import close_orm, init_orm
-from .keys import METRICS, REDIS, SETTINGS, STORAGE
+from .keys import JOBS, METRICS, REDIS, SETTINGS, STORAGE
 from .metrics import Metrics
 from .middleware import request_context
 from .routes import agent_api, console, health, jobs_api, live
+from .services.jobs import JobServices
 from .settings import Settings
 from .storage import LocalStorage
 
@@ -31,6 +35,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics.create()
     app[STORAGE] = LocalStorage(settings.data_dir / "artifacts")
+    app[AUTH_CACHE] = KeyCache()
     app.cleanup_ctx.append(_orm)
     app.cleanup_ctx.append(_redis)
     for routes in (health, jobs_api, agent_api, live, console):
@@ -50,5 +55,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url is not None
     app[REDIS] = redis_client(settings.redis_url)
+    app[JOBS] = JobServices(EffectApplier(app[REDIS]))
     yield
+    await app[JOBS].effects.drain()
     await app[REDIS].aclose()

@@ -6,6 +6,7 @@ from aiohttp import web
 from arq.connections import ArqRedis
 
 from .metrics import Metrics
+from .services.jobs import JobServices
 from .settings import Settings
 from .storage import LocalStorage
 
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", ArqRedis)
 METRICS = web.AppKey("metrics", Metrics)
 STORAGE = web.AppKey("storage", LocalStorage)
+JOBS = web.AppKey("jobs", JobServices)

@@ -134,6 +134,7 @@ class Settings:
     max_retries: int = 3
     heartbeat_interval_s: float = 5.0
     heartbeat_timeout_s: float = 20.0
+    requeue_after_s: float = 15.0
     slack_signing_secret: Secret | None = None
     slack_bot_token: Secret | None = None
     slack_api_url: str = "https://slack.com/api/"
@@ -186,6 +187,7 @@ class Settings:
             max_retries=read.integer("GARAGESWARM_MAX_RETRIES", 3, low=0, high=20),
             heartbeat_interval_s=heartbeat_interval_s,
             heartbeat_timeout_s=heartbeat_timeout_s,
+            requeue_after_s=read.number("GARAGESWARM_REQUEUE_AFTER_S", 15.0, low=0.5, high=3600),
             slack_signing_secret=read.secret("SLACK_SIGNING_SECRET"),
             slack_bot_token=read.secret("SLACK_BOT_TOKEN"),
             slack_api_url=read.url("SLACK_API_URL", ("http", "https"), "https://slack.com/api/") or "",

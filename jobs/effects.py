@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -58,6 +59,35 @@ async def abort(redis: ArqRedis, worker_id: UUID, arq_job_id: str) -> None:
         pipe.zadd(abort_jobs_ss, {arq_job_id: timestamp_ms()})
         pipe.lpush(wake_key(agent_queue(str(worker_id))), b"1")
         await pipe.execute()
+
+
+class EffectApplier:
+    """Applies effects after commit, at once or in the background (request paths answer first:
+    the outbox relay covers anything a background task does not finish)."""
+
+    def __init__(self, redis: ArqRedis) -> None:
+        self.redis = redis
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def apply(self, tenant_id: UUID, effects: Effects) -> None:
+        await apply(self.redis, tenant_id, effects)
+
+    def apply_later(self, tenant_id: UUID, effects: Effects) -> None:
+        if not (effects.events or effects.outbox or effects.aborts):
+            return
+        task = asyncio.create_task(apply(self.redis, tenant_id, effects))
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("applying job effects failed", exc_info=task.exception())
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait for background applications (at shutdown)."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=timeout_s)
 
 
 async def apply(redis: ArqRedis, tenant_id: UUID, effects: Effects) -> None:

@@ -15,11 +15,11 @@ from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from hub.db.models import EventKind, Job, JobEvent, JobStatus, Origin, OutboxMessage, Worker
+from hub.db.models import EventKind, Job, JobEvent, JobStatus, Origin, OutboxMessage
 
 from . import outbox
 from .queue import agent_queue
-from .routing import pick_worker
+from .routing import Route, pick_worker
 
 RUN_TOOL_TASK = "run_tool"
 RETRY_BASE_S = 1.0
@@ -64,14 +64,24 @@ class NewJob:
     max_retries: int = 3
 
 
+def new_event(job: Job, kind: EventKind, data: dict[str, Any]) -> JobEvent:
+    """The job's next event, not yet saved (the job row is locked, so ``next_seq`` is ours)."""
+    event = JobEvent(job_id=job.id, seq=job.next_seq, kind=kind, attempt=job.attempt, data=data, created_at=utcnow())
+    job.next_seq += 1
+    return event
+
+
+async def save_events(connection: BaseDBAsyncClient, events: list[JobEvent], effects: Effects) -> None:
+    await JobEvent.bulk_create(events, using_db=connection)
+    effects.events.extend(events)
+
+
 async def append_event(
     connection: BaseDBAsyncClient, job: Job, kind: EventKind, data: dict[str, Any], effects: Effects
 ) -> JobEvent:
     """Append to the job's log with the next per-job sequence number (the job row is locked)."""
-    event = await JobEvent.create(
-        job_id=job.id, seq=job.next_seq, kind=kind, attempt=job.attempt, data=data, using_db=connection
-    )
-    job.next_seq += 1
+    event = new_event(job, kind, data)
+    await event.save(using_db=connection)
     effects.events.append(event)
     return event
 
@@ -80,50 +90,64 @@ async def lock_job(connection: BaseDBAsyncClient, job_id: UUID) -> Job | None:
     return await Job.filter(id=job_id).select_for_update().using_db(connection).first()
 
 
+def _route(job: Job, route: Route, defer_s: float) -> JobEvent:
+    job.status, job.worker_id, job.queued_at = JobStatus.QUEUED, route.worker_id, utcnow()
+    return new_event(job, EventKind.QUEUED, {"worker": route.worker_name, "defer_s": defer_s})
+
+
+async def _enqueue_run(connection: BaseDBAsyncClient, job: Job, route: Route, defer_s: float) -> OutboxMessage:
+    payload = {"job_id": str(job.id), "attempt": job.attempt, "tool": job.tool, "arguments": job.arguments}
+    return await outbox.add(
+        connection, task=RUN_TOOL_TASK, payload=payload, queue=agent_queue(str(route.worker_id)),
+        job_id=run_job_id(job.id, job.attempt), defer_s=defer_s,
+    )  # fmt: skip
+
+
 async def create_job(connection: BaseDBAsyncClient, new: NewJob) -> tuple[Job, Effects]:
-    """Create the job, log it, and queue it on an agent when one can take it."""
+    """Create the job already routed to an agent when one can take it: one row, its events, an outbox row."""
     effects = Effects()
-    job = await Job.create(
+    route = await pick_worker(connection, new.tenant_id, new.tool)
+    job = Job(
         tenant_id=new.tenant_id, origin=new.origin, tool=new.tool, arguments=new.arguments,
         requester=new.requester, thread_ref=new.thread_ref, idempotency_key=new.idempotency_key,
-        max_retries=new.max_retries, using_db=connection,
+        max_retries=new.max_retries, status=JobStatus.CREATED,
     )  # fmt: skip
-    await append_event(connection, job, EventKind.CREATED, {"tool": new.tool, "origin": new.origin.value}, effects)
-    await dispatch(connection, job, effects)
+    events = [new_event(job, EventKind.CREATED, {"tool": new.tool, "origin": new.origin.value})]
+    if route is not None:
+        events.append(_route(job, route, 0.0))
     await job.save(using_db=connection)
+    await save_events(connection, events, effects)
+    if route is not None:
+        effects.outbox.append(await _enqueue_run(connection, job, route, 0.0))
     return job, effects
 
 
 async def dispatch(
     connection: BaseDBAsyncClient, job: Job, effects: Effects, *, defer_s: float = 0.0, avoid: tuple[UUID, ...] = ()
 ) -> bool:
-    """Route the job to an agent and record the run in the outbox; False when no agent can take it."""
-    worker = await pick_worker(connection, job.tenant_id, job.tool, avoid=avoid)  # type: ignore[attr-defined]
-    if worker is None:
+    """Route an existing job to an agent and record the run in the outbox; False when none can take it."""
+    route = await pick_worker(connection, job.tenant_id, job.tool, avoid=avoid)  # type: ignore[attr-defined]
+    if route is None:
         job.status, job.worker_id = JobStatus.CREATED, None
         return False
-    job.status, job.worker_id, job.queued_at = JobStatus.QUEUED, worker.id, utcnow()
-    await append_event(connection, job, EventKind.QUEUED, {"worker": worker.name, "defer_s": defer_s}, effects)
-    payload = {"job_id": str(job.id), "attempt": job.attempt, "tool": job.tool, "arguments": job.arguments}
-    message = await outbox.add(
-        connection, task=RUN_TOOL_TASK, payload=payload, queue=agent_queue(str(worker.id)),
-        job_id=run_job_id(job.id, job.attempt), defer_s=defer_s,
-    )  # fmt: skip
-    effects.outbox.append(message)
+    await save_events(connection, [_route(job, route, defer_s)], effects)
+    effects.outbox.append(await _enqueue_run(connection, job, route, defer_s))
     return True
 
 
-async def start(connection: BaseDBAsyncClient, job: Job, worker: Worker, attempt: int) -> tuple[bool, str, Effects]:
+async def start(
+    connection: BaseDBAsyncClient, job: Job, worker_id: UUID, worker_name: str, attempt: int
+) -> tuple[bool, str, Effects]:
     """An agent is about to call the tool. Only the current attempt on its assigned agent runs."""
     effects = Effects()
     if job.status.finished:
         return False, f"job already {job.status.value}", effects
-    if attempt != job.attempt or job.worker_id != worker.id:  # type: ignore[attr-defined]
+    if attempt != job.attempt or job.worker_id != worker_id:  # type: ignore[attr-defined]
         return False, "stale attempt: the job was re-queued", effects
     if job.status is JobStatus.RUNNING:
         return True, "already running", effects
     job.status, job.started_at = JobStatus.RUNNING, utcnow()
-    await append_event(connection, job, EventKind.STARTED, {"worker": worker.name}, effects)
+    await append_event(connection, job, EventKind.STARTED, {"worker": worker_name}, effects)
     await job.save(using_db=connection)
     return True, "started", effects
 

@@ -2,39 +2,41 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
+from dataclasses import dataclass
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from hub.db.models import Worker, WorkerStatus
+# One query: online agents of the tenant whose reported tools contain the tool (JSONB containment),
+# with their current load.
+_CANDIDATES_SQL = """
+SELECT w.id, w.name, w.max_concurrency,
+       (SELECT count(*) FROM jobs j WHERE j.worker_id = w.id AND j.status IN ('queued', 'running')) AS load
+FROM workers w
+WHERE w.tenant_id = $1 AND w.status = 'online' AND w.tools @> $2::jsonb
+"""
 
-ACTIVE = ("queued", "running")
 
-
-def has_tool(worker: Worker, tool: str) -> bool:
-    return any(entry.get("name") == tool for entry in worker.tools)
+@dataclass(frozen=True)
+class Route:
+    worker_id: UUID
+    worker_name: str
 
 
 async def pick_worker(
     connection: BaseDBAsyncClient, tenant_id: UUID, tool: str, *, avoid: Collection[UUID] = ()
-) -> Worker | None:
+) -> Route | None:
     """The least loaded online agent that reported ``tool``; agents in ``avoid`` only as a last resort."""
-    candidates = [
-        worker
-        for worker in await Worker.filter(tenant_id=tenant_id, status=WorkerStatus.ONLINE).using_db(connection)
-        if has_tool(worker, tool)
-    ]
-    if not candidates:
+    rows = await connection.execute_query_dict(_CANDIDATES_SQL, [str(tenant_id), json.dumps([{"name": tool}])])
+    if not rows:
         return None
-    rows = await connection.execute_query_dict(
-        "SELECT worker_id, count(*) AS n FROM jobs WHERE status IN ('queued', 'running') "
-        "AND worker_id = ANY($1::uuid[]) GROUP BY worker_id",
-        [[str(w.id) for w in candidates]],
-    )
-    load = {UUID(str(row["worker_id"])): int(row["n"]) for row in rows}
 
-    def rank(worker: Worker) -> tuple[bool, float, str]:
-        return (worker.id in avoid, load.get(worker.id, 0) / max(1, worker.max_concurrency), str(worker.id))
+    def rank(row: dict[str, object]) -> tuple[bool, float, str]:
+        worker_id = UUID(str(row["id"]))
+        load = int(str(row["load"])) / max(1, int(str(row["max_concurrency"])))
+        return (worker_id in avoid, load, str(worker_id))
 
-    return min(candidates, key=rank)
+    best = min(rows, key=rank)
+    return Route(worker_id=UUID(str(best["id"])), worker_name=str(best["name"]))

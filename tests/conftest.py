@@ -10,13 +10,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from hub.db.config import postgres_credentials
+from hub.db.config import postgres_credentials, with_database
 from hub.db.lifecycle import apply_migrations
 from hub.settings import Settings
 from hub.stores.embedded import EmbeddedStores, start_embedded
@@ -30,8 +29,7 @@ class Stores:
     redis_url: str
 
     def database_url(self, name: str) -> str:
-        parts = urlsplit(self.admin_url)
-        return urlunsplit(parts._replace(path="/" + name))
+        return with_database(self.admin_url, name)
 
 
 def free_port() -> int:

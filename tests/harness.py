@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -59,10 +60,8 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.kill()
         if self.popen is not None:  # anything the process left in its group
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
@@ -136,11 +135,14 @@ class Swarm:
     # --- API helpers -------------------------------------------------------------------------
     async def api(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        async with aiohttp.ClientSession() as session, session.request(
-            method, self.url + path, headers=headers, **kwargs
-        ) as response:
-            body = await response.json(content_type=None) if response.content_type == "application/json" else (
-                await response.read()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, self.url + path, headers=headers, **kwargs) as response,
+        ):
+            body = (
+                await response.json(content_type=None)
+                if response.content_type == "application/json"
+                else (await response.read())
             )
             return response.status, body
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -51,10 +53,8 @@ def validate_tool_call(run: RunTool, catalog: Mapping[str, ToolInfo]) -> None:
 
 def argument_problems(info: ToolInfo, arguments: Mapping[str, Any]) -> list[str]:
     """Every way ``arguments`` break the tool's input schema, as ``path: problem`` lines."""
-    validator_class = _validator_class(info.input_schema)
     try:
-        validator_class.check_schema(info.input_schema)
-        validator = validator_class(info.input_schema, registry=_OFFLINE)
+        validator = _validator(json.dumps(info.input_schema))
         errors = list(validator.iter_errors(dict(arguments)))
     except (jsonschema.SchemaError, referencing.exceptions.Unresolvable) as exc:
         message = getattr(exc, "message", None) or str(exc)
@@ -69,6 +69,15 @@ def argument_problems(info: ToolInfo, arguments: Mapping[str, Any]) -> list[str]
     if len(lines) > MAX_PROBLEMS:
         lines = [*lines[:MAX_PROBLEMS], f"… and {len(lines) - MAX_PROBLEMS} more problems"]
     return lines
+
+
+@functools.lru_cache(maxsize=512)
+def _validator(schema_json: str) -> Any:
+    """A checked validator per distinct schema: checking a schema costs far more than using it."""
+    schema = json.loads(schema_json)
+    validator_class = _validator_class(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema, registry=_OFFLINE)
 
 
 def _validator_class(schema: Mapping[str, Any]) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 MODELS_MODULE = "hub.db.models"
 MIGRATIONS_MODULE = "migrations"
@@ -23,6 +23,11 @@ def postgres_credentials(database_url: str) -> dict[str, Any]:
         "minsize": 1,
         "maxsize": 10,
     }
+
+
+def with_database(database_url: str, name: str) -> str:
+    """The same server URL naming another database."""
+    return urlunsplit(urlsplit(database_url)._replace(path="/" + name))
 
 
 def tortoise_config(database_url: str, *, maxsize: int = 10) -> dict[str, Any]:

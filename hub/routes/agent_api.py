@@ -14,10 +14,10 @@ from uuid import UUID
 from aiohttp import WSMsgType, web
 from tortoise.transactions import in_transaction
 
-from hub.auth import authenticate_worker
+from hub.auth import Agent, authenticate_agent, authenticate_worker
 from hub.db.models import Artifact, EventKind, Job, JobEvent, JobStatus, Worker, WorkerStatus
 from hub.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
-from hub.keys import REDIS, SETTINGS, STORAGE
+from hub.keys import JOBS, REDIS, SETTINGS, STORAGE
 from hub.openapi import Response, endpoint, read_json
 from hub.routes.schemas import (
     Ack,
@@ -32,7 +32,6 @@ from hub.routes.schemas import (
     StartRun,
 )  # fmt: skip
 from hub.routes.views import artifact_view
-from jobs import effects as job_effects
 from jobs import lifecycle
 from jobs.queue import agent_queue
 from jobs.sweeps import dispatch_pending, requeue_running
@@ -71,6 +70,7 @@ async def register(request: web.Request) -> web.Response:
     worker.labels = {**worker.labels, **body.labels}
     worker.max_concurrency = body.max_concurrency
     await worker.save(update_fields=["tools", "labels", "max_concurrency"])
+    request.app[JOBS].forget_catalog(worker.tenant_id)  # type: ignore[attr-defined]
     await _mark_alive(worker)
     redis = request.app[REDIS]
     restarted = request.query.get("restarted", "1") == "1"
@@ -121,7 +121,7 @@ async def heartbeat_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _locked_job(connection: Any, request: web.Request, worker: Worker) -> Job:
+async def _locked_job(connection: Any, request: web.Request, worker: Agent) -> Job:
     job = await lifecycle.lock_job(connection, _job_id(request))
     if job is None or job.tenant_id != worker.tenant_id:  # type: ignore[attr-defined]
         raise NotFound("no such job")
@@ -134,12 +134,12 @@ async def _locked_job(connection: Any, request: web.Request, worker: Worker) -> 
     responses={200: Response("whether to run", StartDecision), 401: UNAUTHORIZED, 404: Response("no such job")},
 )  # fmt: skip
 async def start_run(request: web.Request) -> web.Response:
-    worker = await authenticate_worker(request)
+    worker = await authenticate_agent(request)
     body = await read_json(request, StartRun)
     async with in_transaction() as connection:
         job = await _locked_job(connection, request, worker)
-        run, reason, effects = await lifecycle.start(connection, job, worker, body.attempt)
-    await job_effects.apply(request.app[REDIS], job.tenant_id, effects)  # type: ignore[attr-defined]
+        run, reason, effects = await lifecycle.start(connection, job, worker.id, worker.name, body.attempt)
+    request.app[JOBS].effects.apply_later(job.tenant_id, effects)  # type: ignore[attr-defined]
     return web.json_response({"run": run, "reason": reason})
 
 
@@ -150,7 +150,7 @@ async def start_run(request: web.Request) -> web.Response:
                404: Response("no such job"), 413: Response("an event is too large")},
 )  # fmt: skip
 async def report_events(request: web.Request) -> web.Response:
-    worker = await authenticate_worker(request)
+    worker = await authenticate_agent(request)
     body = await read_json(request, ReportEvents)
     for event in body.events:
         if len(json.dumps(event.data)) > MAX_EVENT_BYTES:
@@ -163,7 +163,7 @@ async def report_events(request: web.Request) -> web.Response:
             for event in body.events:
                 await lifecycle.append_event(connection, job, EventKind(event.kind), event.data, effects)
             await job.save(using_db=connection, update_fields=["next_seq"])
-    await job_effects.apply(request.app[REDIS], job.tenant_id, effects)  # type: ignore[attr-defined]
+    request.app[JOBS].effects.apply_later(job.tenant_id, effects)  # type: ignore[attr-defined]
     return web.json_response({"ok": current, "detail": None if current else "stale attempt"})
 
 
@@ -186,7 +186,7 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
                409: Response("stale attempt"), 413: Response("too large")},
 )  # fmt: skip
 async def upload_artifact(request: web.Request) -> web.Response:
-    worker = await authenticate_worker(request)
+    worker = await authenticate_agent(request)
     try:
         attempt = int(request.query["attempt"])
         name = request.query["name"].strip()[:255]
@@ -213,7 +213,7 @@ async def upload_artifact(request: web.Request) -> web.Response:
             view = {"artifact_id": str(artifact.id), "name": name, "mime_type": mime_type, "size_bytes": len(data)}
             await lifecycle.append_event(connection, job, EventKind.ARTIFACT, view, effects)
             await job.save(using_db=connection, update_fields=["next_seq"])
-    await job_effects.apply(request.app[REDIS], job.tenant_id, effects)  # type: ignore[attr-defined]
+    request.app[JOBS].effects.apply_later(job.tenant_id, effects)  # type: ignore[attr-defined]
     return web.json_response(text=artifact_view(artifact).model_dump_json())
 
 
@@ -248,7 +248,7 @@ async def _apply_result(connection: Any, job: Job, body: ReportResult) -> lifecy
                404: Response("no such job")},
 )  # fmt: skip
 async def report_result(request: web.Request) -> web.Response:
-    worker = await authenticate_worker(request)
+    worker = await authenticate_agent(request)
     body = await read_json(request, ReportResult)
     effects = lifecycle.Effects()
     async with in_transaction() as connection:
@@ -256,7 +256,7 @@ async def report_result(request: web.Request) -> web.Response:
         duplicate = body.attempt != job.attempt or job.status.finished
         if not duplicate:
             effects = await _apply_result(connection, job, body)
-    await job_effects.apply(request.app[REDIS], job.tenant_id, effects)  # type: ignore[attr-defined]
+    request.app[JOBS].effects.apply_later(job.tenant_id, effects)  # type: ignore[attr-defined]
     return web.json_response({"status": job.status.value, "duplicate": duplicate})
 
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from hub.auth import authenticate_caller
 from hub.db.models import Origin
-from hub.keys import REDIS, SETTINGS
+from hub.keys import JOBS, SETTINGS
 from hub.openapi import Response, endpoint, read_json
 from hub.routes.schemas import ConsoleCommand, ConsoleReply
 from hub.routes.views import job_view, worker_name
@@ -27,7 +27,7 @@ async def console_command(request: web.Request) -> web.Response:
         thread_ref={"platform": "console", "channel": caller.name, "thread": None, "team": None},
         max_retries=request.app[SETTINGS].max_retries,
     )  # fmt: skip
-    outcome = await handle_text(request.app[REDIS], requester, body.text)
+    outcome = await handle_text(request.app[JOBS], requester, body.text)
     job = job_view(outcome.job, await worker_name(outcome.job)) if outcome.job else None
     reply = ConsoleReply(reply=outcome.reply, ok=outcome.ok, job=job, follow=outcome.follow)
     return web.json_response(text=reply.model_dump_json())

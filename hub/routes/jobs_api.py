@@ -11,7 +11,7 @@ from bot.commands import CommandError
 from hub.auth import authenticate_caller
 from hub.db.models import Artifact, Job, JobStatus, Origin, Worker
 from hub.errors import BadRequest, NotFound, UnprocessableEntity
-from hub.keys import REDIS, SETTINGS, STORAGE
+from hub.keys import JOBS, SETTINGS, STORAGE
 from hub.openapi import Response, endpoint, read_json
 from hub.routes.schemas import CreateJob, JobList, JobView, WorkerList
 from hub.routes.views import job_view, worker_name, worker_view
@@ -45,7 +45,7 @@ async def create_job(request: web.Request) -> web.Response:
         max_retries=request.app[SETTINGS].max_retries,
     )  # fmt: skip
     try:
-        job, created = await job_service.submit(request.app[REDIS], new)
+        job, created = await request.app[JOBS].submit(new)
     except CommandError as exc:
         raise UnprocessableEntity(exc.message, details={"usage": exc.usage}) from None
     view = job_view(job, await worker_name(job))
@@ -91,7 +91,7 @@ async def get_job(request: web.Request) -> web.Response:
 async def cancel_job(request: web.Request) -> web.Response:
     caller = await authenticate_caller(request)
     job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
-    job = await job_service.cancel(request.app[REDIS], caller.tenant_id, job.id, by=f"api:{caller.name}")
+    job = await request.app[JOBS].cancel(caller.tenant_id, job.id, by=f"api:{caller.name}")
     return web.json_response(text=job_view(job, await worker_name(job)).model_dump_json())
 
 

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from arq.connections import ArqRedis
-
 from bot.commands import (
     CancelJob,
     Command,
@@ -25,6 +23,7 @@ from bot.commands import (
 from hub.db.models import Job, Origin, Worker
 from hub.errors import NotFound
 from hub.services import jobs as job_service
+from hub.services.jobs import JobServices
 from jobs.lifecycle import NewJob
 
 MAX_LISTED = 50
@@ -53,8 +52,8 @@ def short_id(job: Job) -> str:
     return str(job.id)[:8]
 
 
-async def _tools(requester: Requester) -> str:
-    catalog = await job_service.tool_catalog(requester.tenant_id)
+async def _tools(services: JobServices, requester: Requester) -> str:
+    catalog = await services.tool_catalog(requester.tenant_id)
     if not catalog:
         return "No tools yet: no agent has reported any. Start one with `garageswarm agent`."
     lines = [f"• {tool_usage(info)} — {info.description}".rstrip(" —") for _, info in sorted(catalog.items())]
@@ -75,35 +74,35 @@ def describe(job: Job) -> str:
     return line
 
 
-async def _run(redis: ArqRedis, requester: Requester, command: RunTool) -> CommandOutcome:
+async def _run(services: JobServices, requester: Requester, command: RunTool) -> CommandOutcome:
     new = NewJob(
         tenant_id=requester.tenant_id, origin=requester.origin, tool=command.qualified_name,
         arguments=command.arguments, requester=requester.identity, thread_ref=requester.thread_ref,
         max_retries=requester.max_retries,
     )  # fmt: skip
-    job, _ = await job_service.submit(redis, new)
+    job, _ = await services.submit(new)
     waiting = "" if job.worker_id else " (waiting for an agent with this tool)"  # type: ignore[attr-defined]
     return CommandOutcome(f"Queued {job.tool} as job {short_id(job)}{waiting}", True, job, follow=True)
 
 
-async def execute(redis: ArqRedis, requester: Requester, command: Command) -> CommandOutcome:
+async def execute(services: JobServices, requester: Requester, command: Command) -> CommandOutcome:
     """Carry out a parsed command; CommandError and NotFound become a clear reply."""
     try:
         match command:
             case Help(topic=topic):
                 return CommandOutcome(help_text(topic), True)
             case ListTools():
-                return CommandOutcome(await _tools(requester), True)
+                return CommandOutcome(await _tools(services, requester), True)
             case ListWorkers():
                 return CommandOutcome(await _workers(requester), True)
             case RunTool():
-                return await _run(redis, requester, command)
+                return await _run(services, requester, command)
             case JobStatus(job_ref=ref):
                 job = await job_service.find_job(requester.tenant_id, ref)
                 return CommandOutcome(describe(job), True, job)
             case CancelJob(job_ref=ref):
                 job = await job_service.find_job(requester.tenant_id, ref)
-                job = await job_service.cancel(redis, requester.tenant_id, job.id, by=requester.identity)
+                job = await services.cancel(requester.tenant_id, job.id, by=requester.identity)
                 return CommandOutcome(describe(job), True, job)
             case Login():
                 return CommandOutcome("Sign-in is not configured on this hub yet.", False)
@@ -114,10 +113,10 @@ async def execute(redis: ArqRedis, requester: Requester, command: Command) -> Co
     return CommandOutcome("Unknown command. Try /swarm help", False)
 
 
-async def handle_text(redis: ArqRedis, requester: Requester, text: str) -> CommandOutcome:
+async def handle_text(services: JobServices, requester: Requester, text: str) -> CommandOutcome:
     """Parse and carry out the text of a ``/swarm`` command."""
     try:
         command = parse_command(text)
     except CommandError as error:
         return CommandOutcome(f"{error.message}\nUsage: /swarm {error.usage}", False)
-    return await execute(redis, requester, command)
+    return await execute(services, requester, command)

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from uuid import UUID
 
-from arq.connections import ArqRedis
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from bot.commands import CommandError, RunTool, ToolInfo, validate_tool_call
 from hub.db.models import Artifact, Job, JobEvent, Worker, WorkerStatus
 from hub.errors import NotFound
-from jobs import effects as job_effects
 from jobs import lifecycle
+from jobs.effects import EffectApplier
 from jobs.lifecycle import NewJob
 
+CATALOG_TTL_S = 2.0
 
-async def tool_catalog(tenant_id: UUID) -> dict[str, ToolInfo]:
+
+async def load_tool_catalog(tenant_id: UUID) -> dict[str, ToolInfo]:
     """Every tool an agent of the tenant reported (online agents win on a name clash)."""
     catalog: dict[str, ToolInfo] = {}
-    workers = await Worker.filter(tenant_id=tenant_id).order_by("status")
+    workers = await Worker.filter(tenant_id=tenant_id).only("id", "status", "tools")
     for worker in sorted(workers, key=lambda w: w.status is WorkerStatus.ONLINE):
         for tool in worker.tools:
             server, _, name = str(tool.get("name", "")).partition(".")
@@ -32,23 +34,58 @@ async def tool_catalog(tenant_id: UUID) -> dict[str, ToolInfo]:
     return catalog
 
 
-async def validate(tenant_id: UUID, tool: str, arguments: dict[str, Any]) -> None:
-    """Raise :class:`CommandError` (unknown tool with the closest names, or bad arguments)."""
-    server, _, name = tool.partition(".")
-    validate_tool_call(RunTool(server=server, tool=name, arguments=arguments), await tool_catalog(tenant_id))
+class JobServices:
+    """What the doors need to create and manage jobs; one per hub application."""
 
+    def __init__(self, effects: EffectApplier, *, catalog_ttl_s: float = CATALOG_TTL_S) -> None:
+        self.effects = effects
+        self.catalog_ttl_s = catalog_ttl_s
+        self._catalogs: dict[UUID, tuple[float, dict[str, ToolInfo]]] = {}
 
-async def submit(redis: ArqRedis, new: NewJob) -> tuple[Job, bool]:
-    """Validate, create and queue a job; returns (job, created) — False for a repeated idempotency key."""
-    await validate(new.tenant_id, new.tool, new.arguments)
-    if new.idempotency_key is not None:
-        existing = await Job.get_or_none(tenant_id=new.tenant_id, idempotency_key=new.idempotency_key)
-        if existing is not None:
-            return existing, False
-    async with in_transaction() as connection:
-        job, effects = await lifecycle.create_job(connection, new)
-    await job_effects.apply(redis, new.tenant_id, effects)
-    return job, True
+    async def tool_catalog(self, tenant_id: UUID) -> dict[str, ToolInfo]:
+        """The tenant's tools, cached briefly (agents re-register when their tools change)."""
+        cached = self._catalogs.get(tenant_id)
+        if cached is not None and time.monotonic() - cached[0] < self.catalog_ttl_s:
+            return cached[1]
+        catalog = await load_tool_catalog(tenant_id)
+        self._catalogs[tenant_id] = (time.monotonic(), catalog)
+        return catalog
+
+    def forget_catalog(self, tenant_id: UUID) -> None:
+        self._catalogs.pop(tenant_id, None)
+
+    async def validate(self, tenant_id: UUID, tool: str, arguments: dict[str, Any]) -> None:
+        """Raise :class:`CommandError` (unknown tool with the closest names, or bad arguments)."""
+        server, _, name = tool.partition(".")
+        catalog = await self.tool_catalog(tenant_id)
+        if tool not in catalog:  # maybe an agent just reported it
+            self.forget_catalog(tenant_id)
+            catalog = await self.tool_catalog(tenant_id)
+        validate_tool_call(RunTool(server=server, tool=name, arguments=arguments), catalog)
+
+    async def submit(self, new: NewJob) -> tuple[Job, bool]:
+        """Validate, create and queue a job; (job, created) — False for a repeated idempotency key.
+
+        The answer does not wait for Redis: the enqueue runs after commit in the background, and the
+        outbox relay enqueues whatever that misses."""
+        await self.validate(new.tenant_id, new.tool, new.arguments)
+        if new.idempotency_key is not None:
+            existing = await Job.get_or_none(tenant_id=new.tenant_id, idempotency_key=new.idempotency_key)
+            if existing is not None:
+                return existing, False
+        async with in_transaction() as connection:
+            job, effects = await lifecycle.create_job(connection, new)
+        self.effects.apply_later(new.tenant_id, effects)
+        return job, True
+
+    async def cancel(self, tenant_id: UUID, job_id: UUID, by: str) -> Job:
+        async with in_transaction() as connection:
+            job = await lifecycle.lock_job(connection, job_id)
+            if job is None or job.tenant_id != tenant_id:  # type: ignore[attr-defined]
+                raise NotFound(f"job {job_id} not found")
+            effects = await lifecycle.cancel(connection, job, by)
+        await self.effects.apply(tenant_id, effects)
+        return job
 
 
 async def find_job(tenant_id: UUID, ref: str) -> Job:
@@ -72,16 +109,6 @@ async def _by_prefix(tenant_id: UUID, prefix: str) -> Job | None:
     if len(rows) > 1:
         raise CommandError(f"job {prefix} is ambiguous: give more of its id", "status JOB")
     return await Job.get(id=rows[0]["id"]) if rows else None
-
-
-async def cancel(redis: ArqRedis, tenant_id: UUID, job_id: UUID, by: str) -> Job:
-    async with in_transaction() as connection:
-        job = await lifecycle.lock_job(connection, job_id)
-        if job is None or job.tenant_id != tenant_id:  # type: ignore[attr-defined]
-            raise NotFound(f"job {job_id} not found")
-        effects = await lifecycle.cancel(connection, job, by)
-    await job_effects.apply(redis, tenant_id, effects)
-    return job
 
 
 async def job_details(job: Job) -> tuple[list[JobEvent], list[Artifact]]:

@@ -28,6 +28,7 @@ class EventForwarder:
         self._progress: dict[str, Any] | None = None
         self._logs: list[dict[str, Any]] = []
         self._dirty = asyncio.Event()
+        self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def on_progress(self, progress: float, total: float | None, message: str | None) -> None:
@@ -61,15 +62,16 @@ class EventForwarder:
             log.info("progress not delivered", extra={"job_id": self.job_id, "error": str(exc)})
 
     async def _loop(self) -> None:
-        while True:
+        while not self._closing.is_set():
             await self._dirty.wait()
             await self._send(self._take())
-            await asyncio.sleep(FLUSH_INTERVAL_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), FLUSH_INTERVAL_S)
 
     async def close(self) -> None:
-        """Stop the loop and send what is left (before the result)."""
+        """Let an in-flight batch finish, then send what is left (before the result)."""
+        self._closing.set()
+        self._dirty.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self._send(self._take())

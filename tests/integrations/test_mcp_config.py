@@ -71,6 +71,13 @@ def test_full_config_parses_into_frozen_dataclasses() -> None:
         config.max_concurrency = 1  # type: ignore[misc]
 
 
+def test_secrets_in_env_and_headers_stay_out_of_reprs() -> None:
+    config = parse_agent_config(FULL_CONFIG)
+
+    assert "Bearer abc" not in repr(config)
+    assert "TZ" not in repr(config.servers["time"])
+
+
 def test_missing_options_take_their_defaults() -> None:
     config = parse_agent_config('[servers.a]\ncommand = "srv"\n')
 

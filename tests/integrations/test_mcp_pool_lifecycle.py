@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -156,6 +157,16 @@ async def test_server_that_cannot_start_is_unavailable_while_others_work(broken:
         assert unavailable.value.retryable
         assert pool.tools()["broken"] == []
         assert (await pool.call("demo", "echo", {"text": "fine"})).text == "fine"
+
+
+async def test_server_that_never_answers_fails_after_connect_timeout() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts TCP, never answers HTTP
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/mcp"
+        started = time.monotonic()
+        async with McpPool(agent_config(HttpServerConfig(name="silent", url=url), connect_timeout_s=0.5)) as pool:
+            assert time.monotonic() - started < 3.0
+            with pytest.raises(ServerUnavailable, match="silent: cannot connect: TimeoutError"):
+                await pool.call("silent", "anything")
 
 
 async def test_closing_the_pool_stops_servers_and_refuses_calls() -> None:

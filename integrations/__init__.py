@@ -1,0 +1,1 @@
+"""Integrations: MCP client pool, bundled MCP servers, webhooks and service clients."""

@@ -1,0 +1,4 @@
+"""The agent-side MCP client: configuration, a pool of long-lived sessions, neutral call outputs.
+
+See :mod:`integrations.mcp.pool` for the pool's API.
+"""

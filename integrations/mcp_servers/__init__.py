@@ -1,0 +1,1 @@
+"""MCP servers shipped with GarageSwarm, one package per server."""

@@ -28,7 +28,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/dispatch.py
+	$(BIN)/python -m bench.dispatch
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -148,7 +148,7 @@ async def start(
         return True, "already running", effects
     job.status, job.started_at = JobStatus.RUNNING, utcnow()
     await append_event(connection, job, EventKind.STARTED, {"worker": worker_name}, effects)
-    await job.save(using_db=connection)
+    await job.save(using_db=connection, update_fields=["status", "started_at", "next_seq"])
     return True, "started", effects
 
 

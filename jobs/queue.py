@@ -119,7 +119,7 @@ class WakeableWorker(Worker):
                     self._wake.set()
                     continue
                 if popped is not None:
-                    await client.delete(key)  # one wake-up is enough for a burst
                     self._wake.set()
+                    await client.delete(key)  # one wake-up is enough for a burst
         finally:
             await client.aclose()

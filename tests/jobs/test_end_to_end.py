@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import sys
 
@@ -125,4 +126,21 @@ async def test_a_call_that_keeps_reporting_progress_outlives_the_idle_timeout(sw
     await swarm.add_agent("garage-1", demo_stdio_config("idle_timeout_s = 1"))
     await swarm.wait_tools()
     job = await swarm.wait_job(await swarm.submit("demo.sleep", seconds=2.5, report_progress=True))
+    assert job["status"] == "succeeded", job
+
+
+async def test_a_tool_list_change_is_re_reported_and_the_new_tool_runs(swarm: Swarm) -> None:
+    await swarm.add_agent("garage-1", demo_stdio_config())
+    await swarm.wait_tools()
+    status, body = await swarm.api("POST", "/api/v1/jobs", json={"tool": "demo.extra", "arguments": {}})
+    assert status == 422, "demo.extra does not exist yet"
+    assert (await swarm.wait_job(await swarm.submit("demo.enable_extra")))["status"] == "succeeded"
+    for _ in range(100):
+        _, body = await swarm.api("GET", "/api/v1/workers")
+        if any(t["name"] == "demo.extra" for t in body["workers"][0]["tools"]):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the agent did not re-report its tools")
+    job = await swarm.wait_job(await swarm.submit("demo.extra"))
     assert job["status"] == "succeeded", job

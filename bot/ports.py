@@ -197,3 +197,21 @@ def _optional_text(data: Mapping[str, Any], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValueError(f"thread reference field '{key}' must be a string or null")
     return value
+
+
+class ChatDeliveryError(Exception):
+    """A chat platform refused a message for good (bad token, unknown channel, not a member)."""
+
+    def __init__(self, platform: str, error: str) -> None:
+        super().__init__(f"{platform}: {error}")
+        self.platform = platform
+        self.error = error
+
+
+class ChatRateLimited(Exception):
+    """The platform asked us to wait ``retry_after_s`` before the next call."""
+
+    def __init__(self, platform: str, retry_after_s: float) -> None:
+        super().__init__(f"{platform}: rate limited for {retry_after_s:g} s")
+        self.platform = platform
+        self.retry_after_s = retry_after_s

@@ -15,7 +15,7 @@ from .db.lifecycle import close_orm, init_orm
 from .keys import JOBS, METRICS, REDIS, SETTINGS, STORAGE
 from .metrics import Metrics
 from .middleware import request_context
-from .routes import agent_api, console, health, jobs_api, live
+from .routes import agent_api, console, health, jobs_api, live, slack
 from .services.jobs import JobServices
 from .settings import Settings
 from .storage import LocalStorage
@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis)
     for routes in (health, jobs_api, agent_api, live, console):
         routes.add_routes(app)
+    slack.add_routes(app, settings)
     return app
 
 

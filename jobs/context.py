@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from arq.connections import ArqRedis
 
+from bot.ports import ChatAdapter
+from hub.services.jobs import JobServices
 from hub.settings import Settings
+from hub.storage import LocalStorage
 
 
 @dataclass(frozen=True)
 class WorkerContext:
     settings: Settings
     redis: ArqRedis
+    services: JobServices
+    storage: LocalStorage
+    adapters: Mapping[str, ChatAdapter] = field(default_factory=dict)  # by platform: "slack", "discord"
 
 
 def context_of(ctx: dict[str, Any]) -> WorkerContext:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,11 +15,11 @@ from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
 
-from hub.db.models import JobEvent
+from hub.db.models import JobEvent, OutboxMessage
 
 from . import outbox
 from .lifecycle import Effects
-from .queue import agent_queue, wake_key
+from .queue import HUB_QUEUE, agent_queue, enqueue, wake_key
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,32 @@ async def publish(redis: ArqRedis, tenant_id: UUID, events: list[JobEvent]) -> N
         await pipe.execute()
 
 
+TERMINAL_KINDS = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+NOTIFY_TASK = "notify_thread"
+NOTIFY_INTERVAL_S = 1.0
+
+
+def notify_job_id(job_id: UUID, now: float, *, final: bool) -> tuple[str, datetime | None]:
+    """Coalescing by arq job id: one update per job per second (the id names the second, and the
+    run is deferred to its end, so it posts the latest state); a final update goes at once."""
+    if final:
+        return f"notify:{job_id}:final", None
+    bucket = int(now // NOTIFY_INTERVAL_S)
+    return f"notify:{job_id}:{bucket}", datetime.fromtimestamp((bucket + 1) * NOTIFY_INTERVAL_S, UTC)
+
+
+async def notify_threads(redis: ArqRedis, effects: Effects) -> None:
+    """Ask the hub worker to bring the chat threads of these jobs up to date."""
+    for job_id in effects.threads:
+        final = any(
+            e.kind.value in TERMINAL_KINDS
+            for e in effects.events
+            if e.job_id == job_id  # type: ignore[attr-defined]
+        )
+        arq_id, due = notify_job_id(job_id, time.time(), final=final)
+        await enqueue(redis, NOTIFY_TASK, str(job_id), job_id=arq_id, queue=HUB_QUEUE, defer_until=due)
+
+
 async def abort(redis: ArqRedis, worker_id: UUID, arq_job_id: str) -> None:
     """Ask the agent's arq worker to cancel a running job (it sends MCP cancellation)."""
     async with redis.pipeline(transaction=False) as pipe:
@@ -79,6 +107,16 @@ class EffectApplier:
         self._pending.add(task)
         task.add_done_callback(self._done)
 
+    def send_later(self, messages: list[OutboxMessage]) -> None:
+        """Enqueue outbox rows after the answer (the relay covers a failure)."""
+        task = asyncio.create_task(self._send(messages))
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+
+    async def _send(self, messages: list[OutboxMessage]) -> None:
+        for message in messages:
+            await outbox.send_now(self.redis, message)
+
     def _done(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -96,6 +134,7 @@ async def apply(redis: ArqRedis, tenant_id: UUID, effects: Effects) -> None:
         await outbox.send_now(redis, message)
     try:
         await publish(redis, tenant_id, effects.events)
+        await notify_threads(redis, effects)
         for worker_id, arq_job_id in effects.aborts:
             await abort(redis, worker_id, arq_job_id)
     except (RedisError, OSError) as exc:

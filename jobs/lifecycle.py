@@ -43,12 +43,14 @@ class Effects:
     outbox: list[OutboxMessage] = field(default_factory=list)
     aborts: list[tuple[UUID, str]] = field(default_factory=list)  # (worker id, arq job id)
     finished: list[Job] = field(default_factory=list)
+    threads: set[UUID] = field(default_factory=set)  # jobs whose chat thread must be brought up to date
 
     def merge(self, other: Effects) -> Effects:
         self.events += other.events
         self.outbox += other.outbox
         self.aborts += other.aborts
         self.finished += other.finished
+        self.threads |= other.threads
         return self
 
 
@@ -71,9 +73,18 @@ def new_event(job: Job, kind: EventKind, data: dict[str, Any]) -> JobEvent:
     return event
 
 
-async def save_events(connection: BaseDBAsyncClient, events: list[JobEvent], effects: Effects) -> None:
+CHAT_PLATFORMS = frozenset({"slack", "discord"})
+
+
+def _track_thread(job: Job, effects: Effects) -> None:
+    if job.thread_ref.get("platform") in CHAT_PLATFORMS:
+        effects.threads.add(job.id)
+
+
+async def save_events(connection: BaseDBAsyncClient, job: Job, events: list[JobEvent], effects: Effects) -> None:
     await JobEvent.bulk_create(events, using_db=connection)
     effects.events.extend(events)
+    _track_thread(job, effects)
 
 
 async def append_event(
@@ -83,6 +94,7 @@ async def append_event(
     event = new_event(job, kind, data)
     await event.save(using_db=connection)
     effects.events.append(event)
+    _track_thread(job, effects)
     return event
 
 
@@ -116,7 +128,7 @@ async def create_job(connection: BaseDBAsyncClient, new: NewJob) -> tuple[Job, E
     if route is not None:
         events.append(_route(job, route, 0.0))
     await job.save(using_db=connection)
-    await save_events(connection, events, effects)
+    await save_events(connection, job, events, effects)
     if route is not None:
         effects.outbox.append(await _enqueue_run(connection, job, route, 0.0))
     return job, effects
@@ -130,7 +142,7 @@ async def dispatch(
     if route is None:
         job.status, job.worker_id = JobStatus.CREATED, None
         return False
-    await save_events(connection, [_route(job, route, defer_s)], effects)
+    await save_events(connection, job, [_route(job, route, defer_s)], effects)
     effects.outbox.append(await _enqueue_run(connection, job, route, defer_s))
     return True
 

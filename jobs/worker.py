@@ -10,17 +10,32 @@ import signal
 from typing import Any
 
 from arq.connections import RedisSettings
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.ports import ChatAdapter
+from bot.slack.adapter import SlackAdapter
 from hub.db.lifecycle import close_orm, init_orm
+from hub.services.jobs import JobServices
 from hub.settings import Settings
+from hub.storage import LocalStorage
 
 from . import outbox
 from .context import WorkerContext
+from .effects import EffectApplier
 from .maintenance import maintenance_loop
 from .queue import HUB_QUEUE, WakeableWorker
 from .tasks import HUB_TASKS
 
 log = logging.getLogger(__name__)
+
+
+def chat_adapters(settings: Settings) -> dict[str, ChatAdapter]:
+    """The chat platforms this hub posts to, from its settings."""
+    adapters: dict[str, ChatAdapter] = {}
+    if settings.slack_bot_token is not None:
+        client = AsyncWebClient(token=settings.slack_bot_token.get(), base_url=settings.slack_api_url)
+        adapters["slack"] = SlackAdapter(client)
+    return adapters
 
 
 def build_hub_worker(settings: Settings) -> WakeableWorker:
@@ -29,7 +44,11 @@ def build_hub_worker(settings: Settings) -> WakeableWorker:
 
     async def startup(ctx: dict[str, Any]) -> None:
         await init_orm(database_url)
-        context = WorkerContext(settings=settings, redis=ctx["redis"])
+        redis = ctx["redis"]
+        context = WorkerContext(
+            settings=settings, redis=redis, services=JobServices(EffectApplier(redis)),
+            storage=LocalStorage(settings.data_dir / "artifacts"), adapters=chat_adapters(settings),
+        )  # fmt: skip
         ctx["gs"] = context
         ctx["maintenance"] = asyncio.create_task(maintenance_loop(context))
 

@@ -7,9 +7,10 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -19,6 +20,9 @@ from hub.db.config import postgres_credentials, with_database
 from hub.db.lifecycle import apply_migrations
 from hub.settings import Settings
 from hub.stores.embedded import EmbeddedStores, start_embedded
+
+if TYPE_CHECKING:
+    from tests.harness import Swarm
 
 TEMPLATE_DB = "gs_test_template"
 
@@ -117,3 +121,37 @@ async def redis_url(stores: Stores) -> AsyncIterator[str]:
 def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
     env = {"GARAGESWARM_DATA_DIR": str(tmp_path / "data"), "PORT": str(free_port())}
     return Settings.from_env(env).with_stores(database_url, redis_url)
+
+
+StartSwarm = Callable[..., Awaitable["Swarm"]]
+
+
+@pytest.fixture
+async def start_swarm(database_url: str, redis_url: str, tmp_path: Path) -> AsyncIterator[StartSwarm]:
+    """Start a hub and hub worker as real processes (extra settings as keyword arguments)."""
+    from hub.db.lifecycle import close_orm, init_orm
+    from hub.services import admin
+    from tests.harness import Swarm
+
+    await init_orm(database_url, maxsize=2)
+    started: list[Swarm] = []
+
+    async def start(**env: str) -> Swarm:
+        swarm = Swarm(database_url=database_url, redis_url=redis_url, workdir=tmp_path, extra_env=env)
+        swarm.token = (await admin.add_token("tests", ["jobs"])).key
+        started.append(swarm)
+        await swarm.start_hub()
+        swarm.start_worker()
+        return swarm
+
+    try:
+        yield start
+    finally:
+        for swarm in started:
+            swarm.stop()
+        await close_orm()
+
+
+@pytest.fixture
+async def swarm(start_swarm: StartSwarm) -> Swarm:
+    return await start_swarm()

@@ -38,6 +38,7 @@ class Requester:
     identity: str  # platform:team:user
     thread_ref: dict[str, Any]
     max_retries: int = 3
+    idempotency_key: str | None = None  # the platform's id of this invocation: a repeat runs once
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ async def _run(services: JobServices, requester: Requester, command: RunTool) ->
     new = NewJob(
         tenant_id=requester.tenant_id, origin=requester.origin, tool=command.qualified_name,
         arguments=command.arguments, requester=requester.identity, thread_ref=requester.thread_ref,
-        max_retries=requester.max_retries,
+        max_retries=requester.max_retries, idempotency_key=requester.idempotency_key,
     )  # fmt: skip
     job, _ = await services.submit(new)
     waiting = "" if job.worker_id else " (waiting for an agent with this tool)"  # type: ignore[attr-defined]

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import context_of
+from arq import func
 
+from .notify import notify_thread
+from .slack import slack_command
 
-async def ping(ctx: dict[str, Any]) -> str:
-    """A no-op task used to check the worker end to end."""
-    context_of(ctx)
-    return "pong"
-
-
-HUB_TASKS: list[Any] = [ping]
+HUB_TASKS: list[Any] = [func(notify_thread, name="notify_thread"), func(slack_command, name="slack_command")]

@@ -8,9 +8,8 @@ import sys
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import StartSwarm, free_port
 from tests.harness import Swarm, demo_stdio_config
-from tests.jobs.conftest import StartSwarm
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
+from tests.conftest import StartSwarm
 from tests.harness import Swarm, demo_stdio_config
-from tests.jobs.conftest import StartSwarm
 
 pytestmark = pytest.mark.timeout(120)
 

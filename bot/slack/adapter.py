@@ -1,0 +1,114 @@
+"""The Slack adapter: the neutral chat model posted through the Web API (slack_sdk's async client).
+
+Errors are sorted once here: 429 / ``ratelimited`` → :class:`ChatRateLimited` (the caller waits
+Retry-After and tries again); ``invalid_auth``, ``channel_not_found``, ``not_in_channel`` and
+their kin → :class:`ChatDeliveryError` (reported, never retried); anything else propagates."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.ports import (
+    ApprovalPrompt,
+    Attachment,
+    ChatDeliveryError,
+    ChatRateLimited,
+    ChatReply,
+    ResultMessage,
+    StatusMessage,
+    ThreadRef,
+)  # fmt: skip
+from bot.slack.blocks import approval_blocks, fallback_text, reply_blocks, result_blocks, status_blocks
+
+PLATFORM = "slack"
+PERMANENT_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found", "not_in_channel",
+     "is_archived", "missing_scope", "no_permission", "restricted_action"}
+)  # fmt: skip
+
+
+async def _call(request: Awaitable[Any]) -> Any:
+    try:
+        return await request
+    except SlackApiError as exc:
+        response = exc.response
+        error = str(response.get("error", "")) if response is not None else ""
+        if response is not None and (response.status_code == 429 or error == "ratelimited"):
+            raise ChatRateLimited(PLATFORM, float(response.headers.get("Retry-After", "1"))) from exc
+        if error in PERMANENT_ERRORS:
+            raise ChatDeliveryError(PLATFORM, error) from exc
+        raise
+
+
+class SlackAdapter:
+    """Posts to one workspace with one bot token."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def post_status(self, thread: ThreadRef, status: StatusMessage) -> str:
+        response = await _call(
+            self.client.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.thread, text=fallback_text(status),
+                blocks=status_blocks(status),
+            )
+        )  # fmt: skip
+        return str(response["ts"])
+
+    async def update_status(self, thread: ThreadRef, message_id: str, status: StatusMessage) -> None:
+        await _call(
+            self.client.chat_update(
+                channel=thread.channel, ts=message_id, text=fallback_text(status), blocks=status_blocks(status)
+            )
+        )
+
+    async def post_result(self, thread: ThreadRef, result: ResultMessage) -> None:
+        rendered = result_blocks(result)
+        await _call(
+            self.client.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.thread, text=rendered.text, blocks=rendered.blocks
+            )
+        )
+        for text_file in rendered.files:
+            await _call(
+                self.client.files_upload_v2(
+                    channel=thread.channel, thread_ts=thread.thread, filename=text_file.name,
+                    title=text_file.name, content=text_file.content,
+                )
+            )  # fmt: skip
+
+    async def post_attachment(self, thread: ThreadRef, attachment: Attachment, data: bytes) -> None:
+        await _call(
+            self.client.files_upload_v2(
+                channel=thread.channel, thread_ts=thread.thread, filename=attachment.name, title=attachment.name,
+                alt_txt=attachment.alt_text or attachment.name, file=data,
+            )
+        )  # fmt: skip
+
+    async def post_approval(self, thread: ThreadRef, prompt: ApprovalPrompt) -> str:
+        response = await _call(
+            self.client.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.thread, text=fallback_text(prompt),
+                blocks=approval_blocks(prompt),
+            )
+        )  # fmt: skip
+        return str(response["ts"])
+
+    async def reply(self, thread: ThreadRef, reply: ChatReply) -> None:
+        await _call(
+            self.client.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.thread, text=fallback_text(reply), blocks=reply_blocks(reply)
+            )
+        )
+
+    async def reply_privately(self, channel: str, user: str, reply: ChatReply) -> None:
+        """An ephemeral answer only ``user`` sees (command answers, refusals)."""
+        await _call(
+            self.client.chat_postEphemeral(
+                channel=channel, user=user, text=fallback_text(reply), blocks=reply_blocks(reply)
+            )
+        )

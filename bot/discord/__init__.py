@@ -1,0 +1,1 @@
+"""The Discord chat adapter: message rendering (components) and the /swarm application command (commands)."""

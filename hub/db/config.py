@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
-MODELS_MODULE = "hub.db.models"
+# Every module holding Tortoise models of the one app "models" (one migration history).
+MODELS_MODULES: tuple[str, ...] = ("hub.db.models",)
 MIGRATIONS_MODULE = "migrations"
 
 
@@ -37,7 +38,7 @@ def tortoise_config(database_url: str, *, maxsize: int = 10) -> dict[str, Any]:
         "connections": {"default": {"engine": "tortoise.backends.asyncpg", "credentials": credentials}},
         "apps": {
             "models": {
-                "models": [MODELS_MODULE],
+                "models": list(MODELS_MODULES),
                 "default_connection": "default",
                 "migrations": MIGRATIONS_MODULE,
             }

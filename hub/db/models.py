@@ -273,3 +273,25 @@ class OutboxMessage(Model):
 
     class Meta:
         table = "outbox"
+
+
+class SlackInstallation(Model):
+    """A workspace that installed the app through OAuth v2; the workspace is a tenant."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="slack_installations", on_delete=fields.CASCADE
+    )
+    team_id = fields.CharField(max_length=32, unique=True)
+    team_name = fields.CharField(max_length=200, default="")
+    enterprise_id = fields.CharField(max_length=32, null=True)
+    app_id = fields.CharField(max_length=32, default="")
+    bot_user_id = fields.CharField(max_length=32, default="")
+    bot_scopes = fields.TextField(default="")
+    bot_token_encrypted = fields.TextField(description="Fernet token, key from GARAGESWARM_SECRET_KEY")
+    installer_user_id = fields.CharField(max_length=32, default="")
+    installed_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "slack_installations"

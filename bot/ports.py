@@ -180,6 +180,12 @@ class ChatAdapter(Protocol):
         """Post an approval prompt with approve/deny controls and return its message id."""
         ...
 
+    async def decide_approval(
+        self, thread: ThreadRef, message_id: str, prompt: ApprovalPrompt, decision: str, by_user_id: str
+    ) -> None:
+        """Show the decision on the approval message (``approved``/``denied``) and remove its buttons."""
+        ...
+
     async def reply(self, thread: ThreadRef, reply: ChatReply) -> None:
         """Answer a command in the thread."""
         ...

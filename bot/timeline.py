@@ -7,7 +7,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from bot.ports import Attachment, AttachmentKind, JobState, Progress, ResultMessage, StatusMessage
+from bot.ports import (
+    ApprovalPrompt,
+    Attachment,
+    AttachmentKind,
+    JobState,
+    Progress,
+    ResultMessage,
+    StatusMessage,
+)  # fmt: skip
 
 _STATE_OF_KIND = {
     "queued": JobState.QUEUED,
@@ -35,6 +43,8 @@ class Timeline:
     error: str | None = None
     last_seq: int = 0
     artifacts: tuple[Mapping[str, Any], ...] = field(default=())
+    approval: Mapping[str, Any] | None = None  # the approval_requested event's data
+    decision: Mapping[str, Any] | None = None  # the approval_decided event's data
 
     @property
     def finished(self) -> bool:
@@ -71,6 +81,10 @@ def apply_event(timeline: Timeline, event: Mapping[str, Any]) -> Timeline:
         updated = replace(updated, progress=progress, step=progress.message or updated.step)
     elif kind == "retried":
         updated = replace(updated, state=JobState.QUEUED, progress=None, step=f"retrying: {data.get('reason', '')}")
+    elif kind == "approval_requested":
+        updated = replace(updated, approval=data)
+    elif kind == "approval_decided":
+        updated = replace(updated, decision=data)
     elif kind == "artifact":
         updated = replace(updated, artifacts=(*updated.artifacts, data))
     elif kind in ("failed", "cancelled", "timed_out"):
@@ -103,6 +117,16 @@ def result_message(
         job_id=timeline.job_id, tool=timeline.tool, ok=timeline.state is JobState.SUCCEEDED,
         text="\n".join(texts + links), structured=(result or {}).get("structured"), attachments=attachments,
         duration_s=timeline.elapsed_s(now), error=None if timeline.state is JobState.SUCCEEDED else timeline.error,
+    )  # fmt: skip
+
+
+def approval_prompt(timeline: Timeline) -> ApprovalPrompt | None:
+    """The prompt for an approver, when the job asked for one."""
+    if timeline.approval is None:
+        return None
+    return ApprovalPrompt(
+        job_id=timeline.job_id, tool=timeline.tool, arguments=dict(timeline.approval.get("arguments") or {}),
+        requested_by=str(timeline.approval.get("requested_by") or ""),
     )  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from .keys import JOBS, METRICS, REDIS, SETTINGS, STORAGE
 from .metrics import Metrics
 from .middleware import request_context
 from .routes import agent_api, console, health, jobs_api, live, slack
-from .services.jobs import JobServices
+from .services.jobs import JobServices, approval_policy
 from .settings import Settings
 from .storage import LocalStorage
 
@@ -56,7 +56,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url is not None
     app[REDIS] = redis_client(settings.redis_url)
-    app[JOBS] = JobServices(EffectApplier(app[REDIS]))
+    app[JOBS] = JobServices(EffectApplier(app[REDIS]), approval_policy(settings))
     yield
     await app[JOBS].effects.drain()
     await app[REDIS].aclose()

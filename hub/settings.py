@@ -8,12 +8,15 @@ variable and what is expected. Secrets are wrapped in :class:`Secret` so they ne
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_PATTERN_RE = re.compile(r"^[a-z0-9_*?-]{1,64}\.[A-Za-z0-9_.*?-]{1,128}$")
+_SLACK_ID_RE = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 
 
 class SettingsError(ValueError):
@@ -95,6 +98,17 @@ class _Reader:
             raise SettingsError(f"{name}={value!r} is not one of {', '.join(choices)}")
         return value
 
+    def patterns(self, name: str) -> tuple[str, ...]:
+        """Comma-separated tool patterns such as ``git.git_commit,claude_code.*``."""
+        value = self.raw(name)
+        if value is None:
+            return ()
+        patterns = tuple(part.strip() for part in value.split(",") if part.strip())
+        for pattern in patterns:
+            if not _PATTERN_RE.match(pattern):
+                raise SettingsError(f"{name}: {pattern!r} is not a tool pattern like server.tool or server.*")
+        return patterns
+
     def url(self, name: str, schemes: tuple[str, ...], default: str | None = None) -> str | None:
         """A URL with one of ``schemes``; the error never echoes the value (it may hold a password)."""
         value = self.raw(name) or default
@@ -135,6 +149,9 @@ class Settings:
     heartbeat_interval_s: float = 5.0
     heartbeat_timeout_s: float = 20.0
     requeue_after_s: float = 15.0
+    approval_tools: tuple[str, ...] = ()
+    approval_timeout_s: float = 3600.0
+    slack_approvers: tuple[str, ...] = ()
     slack_signing_secret: Secret | None = None
     slack_bot_token: Secret | None = None
     slack_api_url: str = "https://slack.com/api/"
@@ -188,6 +205,9 @@ class Settings:
             heartbeat_interval_s=heartbeat_interval_s,
             heartbeat_timeout_s=heartbeat_timeout_s,
             requeue_after_s=read.number("GARAGESWARM_REQUEUE_AFTER_S", 15.0, low=0.5, high=3600),
+            approval_tools=read.patterns("GARAGESWARM_APPROVAL_TOOLS"),
+            approval_timeout_s=read.number("GARAGESWARM_APPROVAL_TIMEOUT_S", 3600.0, low=1, high=7 * 86400),
+            slack_approvers=_slack_ids(read, "SLACK_APPROVERS"),
             slack_signing_secret=read.secret("SLACK_SIGNING_SECRET"),
             slack_bot_token=read.secret("SLACK_BOT_TOKEN"),
             slack_api_url=read.url("SLACK_API_URL", ("http", "https"), "https://slack.com/api/") or "",
@@ -199,6 +219,15 @@ class Settings:
             oidc_client_id=read.raw("OIDC_CLIENT_ID"),
             oidc_client_secret=read.secret("OIDC_CLIENT_SECRET"),
         )
+
+
+def _slack_ids(read: _Reader, name: str) -> tuple[str, ...]:
+    value = read.raw(name)
+    ids = tuple(part.strip() for part in (value or "").split(",") if part.strip())
+    for slack_id in ids:
+        if not _SLACK_ID_RE.match(slack_id):
+            raise SettingsError(f"{name}: {slack_id!r} is not a Slack user id (U…/W…) or user group id (S…)")
+    return ids
 
 
 def _hex_key(read: _Reader, name: str) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -18,10 +19,11 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from hub.db.models import EventKind, Job, JobEvent, JobStatus, Origin, OutboxMessage
 
 from . import outbox
-from .queue import agent_queue
+from .queue import HUB_QUEUE, agent_queue
 from .routing import Route, pick_worker
 
 RUN_TOOL_TASK = "run_tool"
+APPROVAL_TIMEOUT_TASK = "approval_timeout"
 RETRY_BASE_S = 1.0
 RETRY_CAP_S = 60.0
 
@@ -64,6 +66,7 @@ class NewJob:
     thread_ref: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     max_retries: int = 3
+    approval_timeout_s: float | None = None  # set when the tool needs a human's approval first
 
 
 def new_event(job: Job, kind: EventKind, data: dict[str, Any]) -> JobEvent:
@@ -125,13 +128,52 @@ async def create_job(connection: BaseDBAsyncClient, new: NewJob) -> tuple[Job, E
         max_retries=new.max_retries, status=JobStatus.CREATED,
     )  # fmt: skip
     events = [new_event(job, EventKind.CREATED, {"tool": new.tool, "origin": new.origin.value})]
-    if route is not None:
+    if new.approval_timeout_s is not None:
+        job.status = JobStatus.AWAITING_APPROVAL
+        request = {"tool": new.tool, "arguments": new.arguments, "requested_by": new.requester,
+                   "timeout_s": new.approval_timeout_s}  # fmt: skip
+        events.append(new_event(job, EventKind.APPROVAL_REQUESTED, request))
+    elif route is not None:
         events.append(_route(job, route, 0.0))
     await job.save(using_db=connection)
     await save_events(connection, job, events, effects)
-    if route is not None:
+    if new.approval_timeout_s is not None:
+        effects.outbox.append(
+            await outbox.add(
+                connection, task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id)}, queue=HUB_QUEUE,
+                job_id=f"approval-timeout:{job.id}", defer_s=new.approval_timeout_s,
+            )
+        )  # fmt: skip
+    elif route is not None:
         effects.outbox.append(await _enqueue_run(connection, job, route, 0.0))
     return job, effects
+
+
+class Decision(StrEnum):
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+async def decide(
+    connection: BaseDBAsyncClient, job: Job, decision: Decision, by: str, *, user_id: str | None = None
+) -> tuple[bool, str, Effects]:
+    """Record an approver's decision: approved → queued on an agent; denied → cancelled.
+    Only a job still awaiting approval can be decided; (False, why) otherwise."""
+    effects = Effects()
+    if job.status is not JobStatus.AWAITING_APPROVAL:
+        return False, _already(job), effects
+    data = {"decision": decision.value, "by": by, "user_id": user_id}
+    await append_event(connection, job, EventKind.APPROVAL_DECIDED, data, effects)
+    if decision is Decision.APPROVED:
+        await dispatch(connection, job, effects)
+    else:
+        await finish(connection, job, JobStatus.CANCELLED, {"error": f"denied by {by}", "by": by}, effects)
+    await job.save(using_db=connection)
+    return True, decision.value, effects
+
+
+def _already(job: Job) -> str:
+    return f"this job is {job.status.value.replace('_', ' ')}: it was already decided"
 
 
 async def dispatch(

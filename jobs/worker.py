@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.ports import ChatAdapter
 from bot.slack.adapter import SlackAdapter
 from hub.db.lifecycle import close_orm, init_orm
-from hub.services.jobs import JobServices
+from hub.services.jobs import JobServices, approval_policy
 from hub.settings import Settings
 from hub.storage import LocalStorage
 
@@ -46,7 +46,7 @@ def build_hub_worker(settings: Settings) -> WakeableWorker:
         await init_orm(database_url)
         redis = ctx["redis"]
         context = WorkerContext(
-            settings=settings, redis=redis, services=JobServices(EffectApplier(redis)),
+            settings=settings, redis=redis, services=JobServices(EffectApplier(redis), approval_policy(settings)),
             storage=LocalStorage(settings.data_dir / "artifacts"), adapters=chat_adapters(settings),
         )  # fmt: skip
         ctx["gs"] = context

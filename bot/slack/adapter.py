@@ -22,7 +22,16 @@ from bot.ports import (
     StatusMessage,
     ThreadRef,
 )  # fmt: skip
-from bot.slack.blocks import approval_blocks, fallback_text, reply_blocks, result_blocks, status_blocks
+from bot.slack.blocks import (
+    ApprovalDecision,
+    approval_blocks,
+    decided_blocks,
+    decided_text,
+    fallback_text,
+    reply_blocks,
+    result_blocks,
+    status_blocks,
+)  # fmt: skip
 
 PLATFORM = "slack"
 PERMANENT_ERRORS = frozenset(
@@ -98,12 +107,28 @@ class SlackAdapter:
         )  # fmt: skip
         return str(response["ts"])
 
+    async def decide_approval(
+        self, thread: ThreadRef, message_id: str, prompt: ApprovalPrompt, decision: str, by_user_id: str
+    ) -> None:
+        verdict: ApprovalDecision = "approved" if decision == "approved" else "denied"
+        await _call(
+            self.client.chat_update(
+                channel=thread.channel, ts=message_id, text=decided_text(prompt, verdict, by_user_id),
+                blocks=decided_blocks(prompt, verdict, by_user_id),
+            )
+        )  # fmt: skip
+
     async def reply(self, thread: ThreadRef, reply: ChatReply) -> None:
         await _call(
             self.client.chat_postMessage(
                 channel=thread.channel, thread_ts=thread.thread, text=fallback_text(reply), blocks=reply_blocks(reply)
             )
         )
+
+    async def user_group_members(self, group_id: str) -> list[str]:
+        """The members of a user group (approvers may be given as a group)."""
+        response = await _call(self.client.usergroups_users_list(usergroup=group_id))
+        return [str(user) for user in response.get("users", [])]
 
     async def reply_privately(self, channel: str, user: str, reply: ChatReply) -> None:
         """An ephemeral answer only ``user`` sees (command answers, refusals)."""

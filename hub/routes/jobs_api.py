@@ -10,13 +10,13 @@ from tortoise import connections
 from bot.commands import CommandError
 from hub.auth import authenticate_caller
 from hub.db.models import Artifact, Job, JobStatus, Origin, Worker
-from hub.errors import BadRequest, NotFound, UnprocessableEntity
+from hub.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
 from hub.keys import JOBS, SETTINGS, STORAGE
 from hub.openapi import Response, endpoint, read_json
 from hub.routes.schemas import CreateJob, JobList, JobView, WorkerList
 from hub.routes.views import job_view, worker_name, worker_view
 from hub.services import jobs as job_service
-from jobs.lifecycle import NewJob
+from jobs.lifecycle import Decision, NewJob
 
 API = ("apiToken",)
 NOT_FOUND = Response("no such job in your tenant")
@@ -95,6 +95,33 @@ async def cancel_job(request: web.Request) -> web.Response:
     return web.json_response(text=job_view(job, await worker_name(job)).model_dump_json())
 
 
+async def _decide(request: web.Request, decision: Decision) -> web.Response:
+    caller = await authenticate_caller(request)
+    job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
+    job, decided, reason = await request.app[JOBS].decide(caller.tenant_id, job.id, decision, by=f"api:{caller.name}")
+    if not decided:
+        raise Conflict(reason)
+    return web.json_response(text=job_view(job, await worker_name(job)).model_dump_json())
+
+
+DECIDE_RESPONSES = {200: Response("the job after the decision", JobView), 404: NOT_FOUND,
+                    409: Response("the job is not awaiting approval")}  # fmt: skip
+
+
+@endpoint(
+    "Approve a job awaiting approval (it is then queued)", tags=("jobs",), security=API, responses=DECIDE_RESPONSES
+)
+async def approve_job(request: web.Request) -> web.Response:
+    return await _decide(request, Decision.APPROVED)
+
+
+@endpoint(
+    "Deny a job awaiting approval (it is then cancelled)", tags=("jobs",), security=API, responses=DECIDE_RESPONSES
+)
+async def deny_job(request: web.Request) -> web.Response:
+    return await _decide(request, Decision.DENIED)
+
+
 @endpoint("Agents and their tools", tags=("workers",), security=API, responses={200: Response("agents", WorkerList)})
 async def list_workers(request: web.Request) -> web.Response:
     caller = await authenticate_caller(request)
@@ -131,5 +158,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/jobs", list_jobs)
     app.router.add_get("/api/v1/jobs/{job_id}", get_job)
     app.router.add_post("/api/v1/jobs/{job_id}/cancel", cancel_job)
+    app.router.add_post("/api/v1/jobs/{job_id}/approve", approve_job)
+    app.router.add_post("/api/v1/jobs/{job_id}/deny", deny_job)
     app.router.add_get("/api/v1/workers", list_workers)
     app.router.add_get("/api/v1/artifacts/{artifact_id}", get_artifact)

@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from bot.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID
 from hub.db.models import InboundDelivery
 from hub.keys import JOBS
 from hub.openapi import Response, endpoint
@@ -27,6 +28,7 @@ from jobs.queue import HUB_QUEUE
 
 log = logging.getLogger(__name__)
 SLACK_COMMAND_TASK = "slack_command"
+SLACK_APPROVAL_TASK = "slack_approval_click"
 BOLT = web.AppKey("slack_bolt", AsyncApp)
 COMMAND_FIELDS = ("team_id", "channel_id", "user_id", "text", "trigger_id", "command", "response_url")
 MAX_TEXT = 4000
@@ -52,28 +54,51 @@ def build_bolt(settings: Settings, app: web.Application) -> AsyncApp:
         duplicate = not await record_command(app, body)
         await ack() if duplicate else await ack(text="⏳ On it…")
 
+    async def on_decision(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await record_click(app, body, action)
+        await ack()
+
     bolt.command("/swarm")(on_swarm)
+    bolt.action(APPROVE_ACTION_ID)(on_decision)
+    bolt.action(DENY_ACTION_ID)(on_decision)
     return bolt
 
 
-async def record_command(app: web.Application, body: dict[str, Any]) -> bool:
-    """Store the command and its outbox row; False when this invocation was already recorded."""
-    command = {name: str(body.get(name, ""))[:MAX_TEXT] for name in COMMAND_FIELDS}
+async def _record(app: web.Application, source: str, delivery_id: str, task: str, payload: dict[str, Any]) -> bool:
+    """The ack path: store what arrived with an outbox row, in one transaction; False for a repeat."""
     try:
         async with in_transaction() as connection:
             delivery = await InboundDelivery.create(
-                source="slack:command", delivery_id=command["trigger_id"] or command["response_url"],
-                headers={}, body=None, using_db=connection,
-            )  # fmt: skip
+                source=source, delivery_id=delivery_id[:200], headers={}, body=None, using_db=connection
+            )
             message = await outbox.add(
-                connection, task=SLACK_COMMAND_TASK, payload={"delivery_id": delivery.id, **command},
-                queue=HUB_QUEUE, job_id=f"slack:command:{delivery.id}",
+                connection, task=task, payload={"delivery_id": delivery.id, **payload}, queue=HUB_QUEUE,
+                job_id=f"{source}:{delivery.id}",
             )  # fmt: skip
     except IntegrityError:
-        log.info("repeated Slack command ignored", extra={"trigger_id": command["trigger_id"]})
+        log.info("repeated Slack delivery ignored", extra={"source": source, "delivery_id": delivery_id})
         return False
     app[JOBS].effects.send_later([message])
     return True
+
+
+async def record_command(app: web.Application, body: dict[str, Any]) -> bool:
+    """Store a /swarm command; False when this invocation (its trigger id) was already recorded."""
+    command = {name: str(body.get(name, ""))[:MAX_TEXT] for name in COMMAND_FIELDS}
+    delivery_id = command["trigger_id"] or command["response_url"]
+    return await _record(app, "slack:command", delivery_id, SLACK_COMMAND_TASK, command)
+
+
+async def record_click(app: web.Application, body: dict[str, Any], action: dict[str, Any]) -> bool:
+    """Store an Approve / Deny click; the decider is the user Slack signed for, never message text."""
+    user, team = body.get("user", {}).get("id", ""), body.get("team", {}).get("id", "")
+    click = {
+        "action": "approve" if action.get("action_id") == APPROVE_ACTION_ID else "deny",
+        "job_id": str(action.get("value", ""))[:64], "user_id": str(user), "team_id": str(team),
+        "channel_id": str(body.get("channel", {}).get("id", "")),
+    }  # fmt: skip
+    delivery_id = f"{action.get('action_ts', '')}:{user}"
+    return await _record(app, "slack:action", delivery_id, SLACK_APPROVAL_TASK, click)
 
 
 @endpoint(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -12,9 +13,11 @@ from tortoise.transactions import in_transaction
 from bot.commands import CommandError, RunTool, ToolInfo, validate_tool_call
 from hub.db.models import Artifact, Job, JobEvent, Worker, WorkerStatus
 from hub.errors import NotFound
+from hub.settings import Settings
 from jobs import lifecycle
+from jobs.approvals import ApprovalPolicy
 from jobs.effects import EffectApplier
-from jobs.lifecycle import NewJob
+from jobs.lifecycle import Decision, NewJob
 
 CATALOG_TTL_S = 2.0
 
@@ -34,11 +37,18 @@ async def load_tool_catalog(tenant_id: UUID) -> dict[str, ToolInfo]:
     return catalog
 
 
+def approval_policy(settings: Settings) -> ApprovalPolicy:
+    return ApprovalPolicy(patterns=settings.approval_tools, timeout_s=settings.approval_timeout_s)
+
+
 class JobServices:
     """What the doors need to create and manage jobs; one per hub application."""
 
-    def __init__(self, effects: EffectApplier, *, catalog_ttl_s: float = CATALOG_TTL_S) -> None:
+    def __init__(
+        self, effects: EffectApplier, policy: ApprovalPolicy | None = None, *, catalog_ttl_s: float = CATALOG_TTL_S
+    ) -> None:
         self.effects = effects
+        self.policy = policy or ApprovalPolicy()
         self.catalog_ttl_s = catalog_ttl_s
         self._catalogs: dict[UUID, tuple[float, dict[str, ToolInfo]]] = {}
 
@@ -69,6 +79,8 @@ class JobServices:
         The answer does not wait for Redis: the enqueue runs after commit in the background, and the
         outbox relay enqueues whatever that misses."""
         await self.validate(new.tenant_id, new.tool, new.arguments)
+        if self.policy.requires_approval(new.tool):
+            new = replace(new, approval_timeout_s=self.policy.timeout_s)
         if new.idempotency_key is not None:
             existing = await Job.get_or_none(tenant_id=new.tenant_id, idempotency_key=new.idempotency_key)
             if existing is not None:
@@ -86,6 +98,18 @@ class JobServices:
             effects = await lifecycle.cancel(connection, job, by)
         await self.effects.apply(tenant_id, effects)
         return job
+
+    async def decide(
+        self, tenant_id: UUID, job_id: UUID, decision: Decision, by: str, *, user_id: str | None = None
+    ) -> tuple[Job, bool, str]:
+        """Approve or deny a job awaiting approval: (job, decided now, why not / the decision)."""
+        async with in_transaction() as connection:
+            job = await lifecycle.lock_job(connection, job_id)
+            if job is None or job.tenant_id != tenant_id:  # type: ignore[attr-defined]
+                raise NotFound(f"job {job_id} not found")
+            decided, reason, effects = await lifecycle.decide(connection, job, decision, by, user_id=user_id)
+        await self.effects.apply(tenant_id, effects)
+        return job, decided, reason
 
 
 async def find_job(tenant_id: UUID, ref: str) -> Job:

@@ -12,7 +12,7 @@ from typing import Any
 from arq import Retry
 
 from bot.ports import ChatAdapter, ChatDeliveryError, ChatRateLimited, ThreadRef
-from bot.timeline import Timeline, attachment_from, fold, result_message, status_message
+from bot.timeline import Timeline, approval_prompt, attachment_from, fold, result_message, status_message
 from hub.db.models import Artifact, Job, JobEvent
 
 from ..context import WorkerContext, context_of
@@ -60,9 +60,28 @@ async def _post_result(context: WorkerContext, adapter: ChatAdapter, job: Job, t
     await job.save(update_fields=["thread_ref"])
 
 
+async def _post_approval(adapter: ChatAdapter, job: Job, timeline: Timeline) -> None:
+    """The approval prompt with its buttons, and once decided, the decision in its place."""
+    prompt = approval_prompt(timeline)
+    if prompt is None:
+        return
+    ref = dict(job.thread_ref)
+    if not ref.get("approval_id"):
+        ref["approval_id"] = await adapter.post_approval(thread_of(ref), prompt)
+    decision = timeline.decision
+    if decision is not None and not ref.get("approval_shown"):
+        by = str(decision.get("user_id") or decision.get("by") or "")
+        await adapter.decide_approval(thread_of(ref), str(ref["approval_id"]), prompt, str(decision["decision"]), by)
+        ref["approval_shown"] = True
+    if ref != job.thread_ref:
+        job.thread_ref = ref
+        await job.save(update_fields=["thread_ref"])
+
+
 async def _bring_up_to_date(context: WorkerContext, adapter: ChatAdapter, job: Job) -> str:
     timeline = fold(str(job.id), job.tool, await _events(job))
     await _post_status(adapter, job, timeline)
+    await _post_approval(adapter, job, timeline)
     if timeline.finished and not job.thread_ref.get("result_posted"):
         await _post_result(context, adapter, job, timeline)
         return "result posted"

@@ -156,7 +156,9 @@ class SlackApiFake:
             "conversations.info": self._conversation_info,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "usergroups.users.list": self._usergroup_users,
         }
+        self._user_groups: dict[str, list[str]] = {}
         for channel in channels:
             self.add_channel(channel)
 
@@ -280,6 +282,18 @@ class SlackApiFake:
             raise _Refused("user_not_found")
         _content(args)
         return {"ok": True, "message_ts": self._next_ts()}
+
+    def add_user_group(self, group_id: str, users: Iterable[str]) -> None:
+        """A user group (``S…``) and its members, for usergroups.users.list."""
+        self._user_groups[group_id] = list(users)
+
+    def _usergroup_users(self, args: Json, origin: str) -> Json:
+        group = _text(args, "usergroup")
+        if not group:
+            raise _Refused("invalid_arguments", "[ERROR] missing required field: usergroup")
+        if group not in self._user_groups:
+            raise _Refused("no_such_subteam")
+        return {"ok": True, "users": list(self._user_groups[group])}
 
     def _conversation_info(self, args: Json, origin: str) -> Json:
         channel = self._channels.get(_text(args, "channel") or "")

@@ -1,0 +1,74 @@
+"""Approval decisions that arrive in the hub worker: timeouts and clicks on chat buttons."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from bot.ports import ChatDeliveryError, ChatReply
+from bot.slack.adapter import SlackAdapter
+from hub.db.models import DeliveryStatus, InboundDelivery, Job
+from hub.errors import NotFound
+from jobs.lifecycle import Decision
+
+from ..context import WorkerContext, context_of
+
+log = logging.getLogger(__name__)
+
+
+async def approval_timeout(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+    """An approval nobody gave in time counts as denied."""
+    context = context_of(ctx)
+    job = await Job.get_or_none(id=payload["job_id"]).only("id", "tenant_id")
+    if job is None:
+        return "no such job"
+    _, decided, reason = await context.services.decide(job.tenant_id, job.id, Decision.DENIED, by="timeout")  # type: ignore[attr-defined]
+    return "denied: timed out" if decided else reason
+
+
+async def slack_approvers(context: WorkerContext, adapter: SlackAdapter) -> set[str]:
+    """Slack user ids allowed to decide: the configured users plus the members of configured user groups."""
+    users = {a for a in context.settings.slack_approvers if not a.startswith("S")}
+    for group in (a for a in context.settings.slack_approvers if a.startswith("S")):
+        users |= set(await adapter.user_group_members(group))
+    return users
+
+
+async def slack_approval_click(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+    """A click on Approve / Deny: only approvers decide, and a job is decided once."""
+    context = context_of(ctx)
+    delivery = await InboundDelivery.get_or_none(id=int(payload["delivery_id"]))
+    if delivery is None or delivery.status is not DeliveryStatus.RECEIVED:
+        return "already handled"
+    delivery.status = DeliveryStatus.PROCESSED
+    await delivery.save(update_fields=["status"])
+    adapter = context.adapters.get("slack")
+    if not isinstance(adapter, SlackAdapter):
+        return "slack is not configured"
+    user, channel = str(payload["user_id"]), str(payload["channel_id"])
+    answer = await _decide_click(context, adapter, payload, user)
+    try:
+        await adapter.reply_privately(channel, user, ChatReply(text=answer, ephemeral=True))
+    except ChatDeliveryError as exc:
+        log.error("could not answer an approval click", extra={"error": exc.error})
+    return answer
+
+
+async def _decide_click(context: WorkerContext, adapter: SlackAdapter, payload: dict[str, Any], user: str) -> str:
+    if user not in await slack_approvers(context, adapter):
+        return "Only approvers can approve or deny this job; nothing was changed."
+    decision = Decision.APPROVED if payload["action"] == "approve" else Decision.DENIED
+    try:
+        job_id = UUID(str(payload["job_id"]))
+    except ValueError:
+        return "This button is not one of ours; nothing was changed."
+    job = await Job.get_or_none(id=job_id).only("id", "tenant_id")
+    if job is None:
+        return "This button is stale: the job no longer exists."
+    by = f"slack:{payload['team_id']}:{user}"
+    try:
+        _, decided, reason = await context.services.decide(job.tenant_id, job_id, decision, by=by, user_id=user)  # type: ignore[attr-defined]
+    except NotFound:
+        return "This button is stale: the job no longer exists."
+    return f"You {decision.value} the job." if decided else reason[0].upper() + reason[1:] + "."

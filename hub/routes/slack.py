@@ -29,6 +29,7 @@ from jobs.queue import HUB_QUEUE
 log = logging.getLogger(__name__)
 SLACK_COMMAND_TASK = "slack_command"
 SLACK_APPROVAL_TASK = "slack_approval_click"
+SLACK_MENTION_TASK = "slack_mention"
 BOLT = web.AppKey("slack_bolt", AsyncApp)
 COMMAND_FIELDS = ("team_id", "channel_id", "user_id", "text", "trigger_id", "command", "response_url")
 MAX_TEXT = 4000
@@ -58,7 +59,12 @@ def build_bolt(settings: Settings, app: web.Application) -> AsyncApp:
         await record_click(app, body, action)
         await ack()
 
+    async def on_mention(ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await record_mention(app, body, event)
+        await ack()
+
     bolt.command("/swarm")(on_swarm)
+    bolt.event("app_mention")(on_mention)
     bolt.action(APPROVE_ACTION_ID)(on_decision)
     bolt.action(DENY_ACTION_ID)(on_decision)
     return bolt
@@ -87,6 +93,17 @@ async def record_command(app: web.Application, body: dict[str, Any]) -> bool:
     command = {name: str(body.get(name, ""))[:MAX_TEXT] for name in COMMAND_FIELDS}
     delivery_id = command["trigger_id"] or command["response_url"]
     return await _record(app, "slack:command", delivery_id, SLACK_COMMAND_TASK, command)
+
+
+async def record_mention(app: web.Application, body: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Store an @mention once per event id (Slack retries it with X-Slack-Retry-Num until acknowledged)."""
+    mention = {
+        "event_id": str(body.get("event_id", ""))[:100], "team_id": str(body.get("team_id", "")),
+        "channel_id": str(event.get("channel", "")), "user_id": str(event.get("user", "")),
+        "text": str(event.get("text", ""))[:MAX_TEXT], "ts": str(event.get("ts", "")),
+        "thread_ts": str(event.get("thread_ts") or ""),
+    }  # fmt: skip
+    return await _record(app, "slack:event", mention["event_id"], SLACK_MENTION_TASK, mention)
 
 
 async def record_click(app: web.Application, body: dict[str, Any], action: dict[str, Any]) -> bool:

@@ -8,11 +8,12 @@ from arq import func
 
 from .approvals import approval_timeout, slack_approval_click
 from .notify import notify_thread
-from .slack import slack_command
+from .slack import slack_command, slack_mention
 
 HUB_TASKS: list[Any] = [
     func(notify_thread, name="notify_thread"),
     func(slack_command, name="slack_command"),
+    func(slack_mention, name="slack_mention"),
     func(slack_approval_click, name="slack_approval_click"),
     func(approval_timeout, name="approval_timeout"),
 ]

@@ -1,42 +1,91 @@
-"""Carrying out a recorded Slack slash command in the hub worker."""
+"""Carrying out recorded Slack commands (slash commands and @mentions) in the hub worker."""
 
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
 from typing import Any
 
-from bot.ports import ChatDeliveryError, ChatReply
+from bot.ports import ChatDeliveryError, ChatReply, ThreadRef
 from bot.slack.adapter import SlackAdapter
 from hub.db.models import DeliveryStatus, InboundDelivery, Origin
 from hub.services.admin import ensure_tenant
 from hub.services.commands import Requester, handle_text
 
-from ..context import context_of
+from ..context import WorkerContext, context_of
 
 log = logging.getLogger(__name__)
+_LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>\s*")
 
 
-async def slack_command(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
-    """Run the command; a job reports in its own thread, anything else is answered privately."""
-    context = context_of(ctx)
-    delivery = await InboundDelivery.get_or_none(id=int(payload["delivery_id"]))
+@dataclass(frozen=True)
+class SlackCommand:
+    team: str
+    channel: str
+    user: str
+    text: str
+    invocation: str  # the platform's id of this invocation (trigger id, event id): a repeat runs once
+    thread: str | None = None  # set for @mentions: everything is answered in that thread
+
+
+def mention_text(text: str) -> str:
+    """``<@U123> tool demo.echo text=hi`` → ``tool demo.echo text=hi`` (Slack escapes &, <, > in text)."""
+    stripped = _LEADING_MENTION.sub("", text, count=1)
+    return stripped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+async def _claim(delivery_id: int) -> InboundDelivery | None:
+    delivery = await InboundDelivery.get_or_none(id=delivery_id)
     if delivery is None or delivery.status is not DeliveryStatus.RECEIVED:
-        return "already handled"
+        return None
+    return delivery
+
+
+async def _carry_out(context: WorkerContext, delivery: InboundDelivery, command: SlackCommand) -> str:
     tenant = await ensure_tenant()  # single-workspace mode: the workspace is the default tenant
-    team, channel, user = str(payload["team_id"]), str(payload["channel_id"]), str(payload["user_id"])
     requester = Requester(
-        tenant_id=tenant.id, origin=Origin.SLACK, identity=f"slack:{team}:{user}",
-        thread_ref={"platform": "slack", "channel": channel, "thread": None, "team": team},
-        max_retries=context.settings.max_retries, idempotency_key=f"slack:{payload['trigger_id']}",
+        tenant_id=tenant.id, origin=Origin.SLACK, identity=f"slack:{command.team}:{command.user}",
+        thread_ref={"platform": "slack", "channel": command.channel, "thread": command.thread, "team": command.team},
+        max_retries=context.settings.max_retries, idempotency_key=f"slack:{command.invocation}",
     )  # fmt: skip
-    outcome = await handle_text(context.services, requester, str(payload.get("text", "")))
+    outcome = await handle_text(context.services, requester, command.text)
     delivery.status, delivery.job_id = DeliveryStatus.PROCESSED, outcome.job.id if outcome.job else None
     await delivery.save(update_fields=["status", "job_id"])
     adapter = context.adapters.get("slack")
     if outcome.follow or not isinstance(adapter, SlackAdapter):
         return outcome.reply
     try:
-        await adapter.reply_privately(channel, user, ChatReply(text=outcome.reply, ephemeral=True))
+        if command.thread is None:
+            await adapter.reply_privately(command.channel, command.user, ChatReply(text=outcome.reply, ephemeral=True))
+        else:
+            thread = ThreadRef("slack", command.channel, command.thread, command.team)
+            await adapter.reply(thread, ChatReply(text=outcome.reply))
     except ChatDeliveryError as exc:
-        log.error("could not answer a Slack command", extra={"error": exc.error, "channel": channel})
+        log.error("could not answer a Slack command", extra={"error": exc.error, "channel": command.channel})
     return outcome.reply
+
+
+async def slack_command(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+    """A /swarm slash command: a job reports in its own thread; anything else is answered privately."""
+    delivery = await _claim(int(payload["delivery_id"]))
+    if delivery is None:
+        return "already handled"
+    command = SlackCommand(
+        team=str(payload["team_id"]), channel=str(payload["channel_id"]), user=str(payload["user_id"]),
+        text=str(payload.get("text", "")), invocation=str(payload["trigger_id"]),
+    )  # fmt: skip
+    return await _carry_out(context_of(ctx), delivery, command)
+
+
+async def slack_mention(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+    """``@GarageSwarm <command>`` in a channel: like the slash command, answered in the mention's thread."""
+    delivery = await _claim(int(payload["delivery_id"]))
+    if delivery is None:
+        return "already handled"
+    command = SlackCommand(
+        team=str(payload["team_id"]), channel=str(payload["channel_id"]), user=str(payload["user_id"]),
+        text=mention_text(str(payload.get("text", ""))), invocation=str(payload["event_id"]),
+        thread=str(payload.get("thread_ts") or payload["ts"]),
+    )  # fmt: skip
+    return await _carry_out(context_of(ctx), delivery, command)

@@ -4,6 +4,7 @@ the image uploaded into the job's thread, the result posted — all against a st
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -160,3 +161,40 @@ async def test_progress_edits_the_status_message_about_once_a_second_and_survive
     assert "succeeded" in str(accepted[-1].args.get("text")) or any(
         "succeeded" in str(c["text"]) for c in fake.calls("chat.postMessage")
     )
+
+
+def mention_body(text: str, event_id: str, ts: str = "1700000100.000100") -> bytes:
+    payload = {
+        "token": "unused", "team_id": TEAM_ID, "api_app_id": "A0SWARM0001", "type": "event_callback",
+        "event_id": event_id, "event_time": 1700000100,
+        "event": {"type": "app_mention", "user": USER, "text": f"<@U0SWARMBOT1> {text}", "ts": ts,
+                  "channel": CHANNEL, "event_ts": ts},
+    }  # fmt: skip
+    return json.dumps(payload).encode()
+
+
+def json_headers(body: bytes, **extra: str) -> dict[str, str]:
+    return {**signed_headers(body), "Content-Type": "application/json", **extra}
+
+
+async def test_a_mention_runs_like_the_command_and_answers_in_its_thread(
+    slack_swarm: Swarm, slack: tuple[SlackApiFake, str]
+) -> None:
+    fake, _ = slack
+    body = mention_body("tool demo.echo text=mentioned", "Ev0MENTION01")
+    status, _, _ = await post(slack_swarm, body, json_headers(body))
+    assert status == 200
+    retried, _, _ = await post(slack_swarm, body, json_headers(body, **{"X-Slack-Retry-Num": "1"}))
+    assert retried == 200
+    await wait_for(
+        lambda: any("succeeded" in str(c["text"]) and c.get("thread_ts") for c in fake.calls("chat.postMessage"))
+    )
+    assert all(c.get("thread_ts") == "1700000100.000100" for c in fake.calls("chat.postMessage"))
+    _, jobs = await slack_swarm.api("GET", "/api/v1/jobs")
+    assert len(jobs["jobs"]) == 1, "a retried event runs once"
+
+    help_body = mention_body("help", "Ev0MENTION02", ts="1700000200.000200")
+    assert (await post(slack_swarm, help_body, json_headers(help_body)))[0] == 200
+    await wait_for(lambda: any(c.get("thread_ts") == "1700000200.000200" for c in fake.calls("chat.postMessage")))
+    answer = next(c for c in fake.calls("chat.postMessage") if c.get("thread_ts") == "1700000200.000200")
+    assert "tool SERVER.TOOL" in str(answer["text"]) or "tool SERVER.TOOL" in str(answer["blocks"])

@@ -7,6 +7,7 @@ variable and what is expected. Secrets are wrapped in :class:`Secret` so they ne
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_SLACK_SCOPES = "commands,chat:write,chat:write.public,files:write,app_mentions:read,usergroups:read"
 _PATTERN_RE = re.compile(r"^[a-z0-9_*?-]{1,64}\.[A-Za-z0-9_.*?-]{1,128}$")
 _SLACK_ID_RE = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 
@@ -155,6 +157,9 @@ class Settings:
     slack_signing_secret: Secret | None = None
     slack_bot_token: Secret | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_client_id: str | None = None
+    slack_client_secret: Secret | None = None
+    slack_scopes: str = DEFAULT_SLACK_SCOPES
     discord_application_id: str | None = None
     discord_public_key: str | None = None
     discord_bot_token: Secret | None = None
@@ -162,6 +167,12 @@ class Settings:
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: Secret | None = None
+    webhook_max_body_bytes: int = 1024 * 1024
+    webhook_rate_limit_per_min: int = 600
+    webhook_retry_schedule_s: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0)
+    webhook_timeout_s: float = 10.0
+    webhook_disable_after_s: float = 3 * 86400.0
+    webhook_allow_networks: tuple[str, ...] = ()
 
     @property
     def embedded_database(self) -> bool:
@@ -186,6 +197,7 @@ class Settings:
         heartbeat_timeout_s = read.number("GARAGESWARM_HEARTBEAT_TIMEOUT_S", 20.0, low=0.1, high=3600)
         if heartbeat_timeout_s <= heartbeat_interval_s:
             raise SettingsError("GARAGESWARM_HEARTBEAT_TIMEOUT_S must be greater than GARAGESWARM_HEARTBEAT_INTERVAL_S")
+        _check_slack_install(read)
         return cls(
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(read.env),
             database_url=read.url("DATABASE_URL", ("postgresql", "postgres")),
@@ -211,6 +223,9 @@ class Settings:
             slack_signing_secret=read.secret("SLACK_SIGNING_SECRET"),
             slack_bot_token=read.secret("SLACK_BOT_TOKEN"),
             slack_api_url=read.url("SLACK_API_URL", ("http", "https"), "https://slack.com/api/") or "",
+            slack_client_id=read.raw("SLACK_CLIENT_ID"),
+            slack_client_secret=read.secret("SLACK_CLIENT_SECRET"),
+            slack_scopes=read.string("SLACK_SCOPES", DEFAULT_SLACK_SCOPES),
             discord_application_id=read.raw("DISCORD_APPLICATION_ID"),
             discord_public_key=_hex_key(read, "DISCORD_PUBLIC_KEY"),
             discord_bot_token=read.secret("DISCORD_BOT_TOKEN"),
@@ -218,7 +233,28 @@ class Settings:
             oidc_issuer=read.url("OIDC_ISSUER", ("https", "http")),
             oidc_client_id=read.raw("OIDC_CLIENT_ID"),
             oidc_client_secret=read.secret("OIDC_CLIENT_SECRET"),
+            webhook_max_body_bytes=read.integer(
+                "GARAGESWARM_WEBHOOK_MAX_BYTES", 1024 * 1024, low=1024, high=64 * 1024 * 1024
+            ),
+            webhook_rate_limit_per_min=read.integer("GARAGESWARM_WEBHOOK_RATE_LIMIT_PER_MIN", 600, low=1, high=10**7),
+            webhook_retry_schedule_s=_seconds_list(read, "GARAGESWARM_WEBHOOK_RETRY_SCHEDULE_S")
+            or (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0),
+            webhook_timeout_s=read.number("GARAGESWARM_WEBHOOK_TIMEOUT_S", 10.0, low=0.1, high=120),
+            webhook_disable_after_s=read.number(
+                "GARAGESWARM_WEBHOOK_DISABLE_AFTER_S", 3 * 86400.0, low=1, high=90 * 86400
+            ),
+            webhook_allow_networks=_networks(read, "GARAGESWARM_WEBHOOK_ALLOW_NETWORKS"),
         )
+
+
+def _check_slack_install(read: _Reader) -> None:
+    """OAuth installs need the client secret, and a secret key to encrypt the tokens they store."""
+    if not read.raw("SLACK_CLIENT_ID"):
+        return
+    if not read.raw("SLACK_CLIENT_SECRET"):
+        raise SettingsError("SLACK_CLIENT_SECRET is required when SLACK_CLIENT_ID is set")
+    if not read.raw("GARAGESWARM_SECRET_KEY"):
+        raise SettingsError("GARAGESWARM_SECRET_KEY is required when SLACK_CLIENT_ID is set (tokens are encrypted)")
 
 
 def _slack_ids(read: _Reader, name: str) -> tuple[str, ...]:
@@ -241,3 +277,29 @@ def _hex_key(read: _Reader, name: str) -> str | None:
     if len(raw) != 32:
         raise SettingsError(f"{name} has {len(raw)} bytes: expected 32 (64 hex digits)")
     return value.lower()
+
+
+def _seconds_list(read: _Reader, name: str) -> tuple[float, ...]:
+    """Comma-separated delays in seconds, such as ``5,300,1800``."""
+    value = read.raw(name)
+    if value is None:
+        return ()
+    try:
+        delays = tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a list of seconds like 5,300,1800") from None
+    if not delays or len(delays) > 20 or any(not 0 <= d <= 7 * 86400 for d in delays):
+        raise SettingsError(f"{name}: expected 1-20 comma-separated delays of 0..604800 seconds")
+    return delays
+
+
+def _networks(read: _Reader, name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or networks (``127.0.0.1,10.0.0.0/8``) outbound webhooks may reach."""
+    value = read.raw(name)
+    networks = tuple(part.strip() for part in (value or "").split(",") if part.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise SettingsError(f"{name}: {network!r} is not an IP address or network like 10.0.0.0/8") from None
+    return networks

@@ -10,6 +10,7 @@ from arq.connections import ArqRedis
 
 from bot.ports import ChatAdapter
 from hub.services.jobs import JobServices
+from hub.services.slack_installs import SlackWorkspaces
 from hub.settings import Settings
 from hub.storage import LocalStorage
 
@@ -20,6 +21,7 @@ class WorkerContext:
     redis: ArqRedis
     services: JobServices
     storage: LocalStorage
+    workspaces: SlackWorkspaces
     adapters: Mapping[str, ChatAdapter] = field(default_factory=dict)  # by platform: "slack", "discord"
 
 

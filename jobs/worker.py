@@ -10,12 +10,12 @@ import signal
 from typing import Any
 
 from arq.connections import RedisSettings
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ports import ChatAdapter
 from bot.slack.adapter import SlackAdapter
 from hub.db.lifecycle import close_orm, init_orm
 from hub.services.jobs import JobServices, approval_policy
+from hub.services.slack_installs import SlackWorkspaces
 from hub.settings import Settings
 from hub.storage import LocalStorage
 
@@ -29,12 +29,11 @@ from .tasks import HUB_TASKS
 log = logging.getLogger(__name__)
 
 
-def chat_adapters(settings: Settings) -> dict[str, ChatAdapter]:
+def chat_adapters(settings: Settings, workspaces: SlackWorkspaces) -> dict[str, ChatAdapter]:
     """The chat platforms this hub posts to, from its settings."""
     adapters: dict[str, ChatAdapter] = {}
-    if settings.slack_bot_token is not None:
-        client = AsyncWebClient(token=settings.slack_bot_token.get(), base_url=settings.slack_api_url)
-        adapters["slack"] = SlackAdapter(client)
+    if settings.slack_bot_token is not None or settings.slack_client_id is not None:
+        adapters["slack"] = SlackAdapter(workspaces, settings.slack_api_url)
     return adapters
 
 
@@ -45,9 +44,11 @@ def build_hub_worker(settings: Settings) -> WakeableWorker:
     async def startup(ctx: dict[str, Any]) -> None:
         await init_orm(database_url)
         redis = ctx["redis"]
+        workspaces = SlackWorkspaces(settings)
         context = WorkerContext(
             settings=settings, redis=redis, services=JobServices(EffectApplier(redis), approval_policy(settings)),
-            storage=LocalStorage(settings.data_dir / "artifacts"), adapters=chat_adapters(settings),
+            storage=LocalStorage(settings.data_dir / "artifacts"), workspaces=workspaces,
+            adapters=chat_adapters(settings, workspaces),
         )  # fmt: skip
         ctx["gs"] = context
         ctx["maintenance"] = asyncio.create_task(maintenance_loop(context))

@@ -6,22 +6,28 @@ command with an outbox row in one transaction and answers; the hub worker carrie
 
 from __future__ import annotations
 
+import html
 import logging
+import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bot.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID
 from hub.db.models import InboundDelivery
-from hub.keys import JOBS
+from hub.errors import BadRequest, NotFound
+from hub.keys import JOBS, REDIS, SETTINGS
 from hub.openapi import Response, endpoint
 from hub.routes.schemas import Ack
+from hub.services.slack_installs import SlackWorkspaces
 from hub.settings import Settings
 from jobs import outbox
 from jobs.queue import HUB_QUEUE
@@ -31,17 +37,19 @@ SLACK_COMMAND_TASK = "slack_command"
 SLACK_APPROVAL_TASK = "slack_approval_click"
 SLACK_MENTION_TASK = "slack_mention"
 BOLT = web.AppKey("slack_bolt", AsyncApp)
+WORKSPACES = web.AppKey("slack_workspaces", SlackWorkspaces)
+SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 COMMAND_FIELDS = ("team_id", "channel_id", "user_id", "text", "trigger_id", "command", "response_url")
 MAX_TEXT = 4000
 
 
 def build_bolt(settings: Settings, app: web.Application) -> AsyncApp:
-    """A bolt app for one workspace (SLACK_BOT_TOKEN) that verifies with SLACK_SIGNING_SECRET."""
+    """A bolt app that verifies with SLACK_SIGNING_SECRET and finds each workspace's token itself."""
     assert settings.slack_signing_secret is not None
-    token = settings.slack_bot_token.get() if settings.slack_bot_token else None
 
     async def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
-        # Single-workspace mode: the token is configured; no auth.test call on the ack path.
+        # The configured or installed token; no auth.test call on the ack path.
+        token = await app[WORKSPACES].token_for(team_id)
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
 
     bolt = AsyncApp(
@@ -130,8 +138,63 @@ async def slack_events(request: web.Request) -> web.Response:
     return response
 
 
+INSTALLED_PAGE = "<!doctype html><title>GarageSwarm</title><h1>GarageSwarm is installed in {team}</h1>"
+OAUTH_STATE_TTL_S = 600
+
+
+def _state_key(state: str) -> str:
+    return f"gs:slack:oauth-state:{state}"
+
+
+@endpoint(
+    "Slack: start installing the app in a workspace (OAuth v2)",
+    tags=("slack",),
+    responses={302: Response("redirect to Slack's consent page", Ack, example={"ok": True, "detail": "redirect"}),
+               404: Response("OAuth install is not configured (SLACK_CLIENT_ID)")},
+)  # fmt: skip
+async def slack_install(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    if settings.slack_client_id is None:
+        raise NotFound("OAuth install is not configured: set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET")
+    state = secrets.token_urlsafe(24)
+    await request.app[REDIS].set(_state_key(state), b"1", ex=OAUTH_STATE_TTL_S)
+    query = urlencode({"client_id": settings.slack_client_id, "scope": settings.slack_scopes, "state": state})
+    raise web.HTTPFound(f"{SLACK_AUTHORIZE_URL}?{query}")
+
+
+@endpoint(
+    "Slack: OAuth v2 redirect; stores the workspace's installation (its token encrypted) as a tenant",
+    tags=("slack",), query={"code": "from Slack", "state": "from /slack/install"},
+    responses={200: Response("installed", media_type="text/html"),
+               400: Response("cancelled, unknown or expired state, or Slack refused the code"),
+               404: Response("OAuth install is not configured")},
+)  # fmt: skip
+async def slack_oauth_redirect(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    if settings.slack_client_id is None or settings.slack_client_secret is None:
+        raise NotFound("OAuth install is not configured: set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET")
+    if "error" in request.query:
+        raise BadRequest(f"installation cancelled: {request.query['error'][:100]}")
+    state, code = request.query.get("state", ""), request.query.get("code", "")
+    if not state or not code or not await request.app[REDIS].getdel(_state_key(state)):
+        raise BadRequest("unknown or expired state: start again from /slack/install")
+    client = AsyncWebClient(base_url=settings.slack_api_url)
+    try:
+        answer = await client.oauth_v2_access(
+            client_id=settings.slack_client_id, client_secret=settings.slack_client_secret.get(), code=code
+        )
+    except SlackApiError as exc:
+        raise BadRequest(f"Slack refused the installation: {exc.response.get('error', 'error')}") from None
+    installation = await request.app[WORKSPACES].save(dict(answer.data))
+    log.info("slack workspace installed", extra={"team_id": installation.team_id})
+    return web.Response(text=INSTALLED_PAGE.format(team=html.escape(installation.team_name)), content_type="text/html")
+
+
 def add_routes(app: web.Application, settings: Settings) -> None:
+    app[WORKSPACES] = SlackWorkspaces(settings)
     if settings.slack_signing_secret is None:
         return
     app[BOLT] = build_bolt(settings, app)
     app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/slack/install", slack_install)
+    app.router.add_get("/slack/oauth_redirect", slack_oauth_redirect)

@@ -27,11 +27,11 @@ async def approval_timeout(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     return "denied: timed out" if decided else reason
 
 
-async def slack_approvers(context: WorkerContext, adapter: SlackAdapter) -> set[str]:
+async def slack_approvers(context: WorkerContext, adapter: SlackAdapter, team_id: str) -> set[str]:
     """Slack user ids allowed to decide: the configured users plus the members of configured user groups."""
     users = {a for a in context.settings.slack_approvers if not a.startswith("S")}
     for group in (a for a in context.settings.slack_approvers if a.startswith("S")):
-        users |= set(await adapter.user_group_members(group))
+        users |= set(await adapter.user_group_members(team_id, group))
     return users
 
 
@@ -49,14 +49,14 @@ async def slack_approval_click(ctx: dict[str, Any], payload: dict[str, Any]) -> 
     user, channel = str(payload["user_id"]), str(payload["channel_id"])
     answer = await _decide_click(context, adapter, payload, user)
     try:
-        await adapter.reply_privately(channel, user, ChatReply(text=answer, ephemeral=True))
+        await adapter.reply_privately(str(payload["team_id"]), channel, user, ChatReply(text=answer, ephemeral=True))
     except ChatDeliveryError as exc:
         log.error("could not answer an approval click", extra={"error": exc.error})
     return answer
 
 
 async def _decide_click(context: WorkerContext, adapter: SlackAdapter, payload: dict[str, Any], user: str) -> str:
-    if user not in await slack_approvers(context, adapter):
+    if user not in await slack_approvers(context, adapter, str(payload["team_id"])):
         return "Only approvers can approve or deny this job; nothing was changed."
     decision = Decision.APPROVED if payload["action"] == "approve" else Decision.DENIED
     try:

@@ -10,7 +10,6 @@ from typing import Any
 from bot.ports import ChatDeliveryError, ChatReply, ThreadRef
 from bot.slack.adapter import SlackAdapter
 from hub.db.models import DeliveryStatus, InboundDelivery, Origin
-from hub.services.admin import ensure_tenant
 from hub.services.commands import Requester, handle_text
 
 from ..context import WorkerContext, context_of
@@ -43,9 +42,9 @@ async def _claim(delivery_id: int) -> InboundDelivery | None:
 
 
 async def _carry_out(context: WorkerContext, delivery: InboundDelivery, command: SlackCommand) -> str:
-    tenant = await ensure_tenant()  # single-workspace mode: the workspace is the default tenant
+    tenant_id = await context.workspaces.tenant_for(command.team)
     requester = Requester(
-        tenant_id=tenant.id, origin=Origin.SLACK, identity=f"slack:{command.team}:{command.user}",
+        tenant_id=tenant_id, origin=Origin.SLACK, identity=f"slack:{command.team}:{command.user}",
         thread_ref={"platform": "slack", "channel": command.channel, "thread": command.thread, "team": command.team},
         max_retries=context.settings.max_retries, idempotency_key=f"slack:{command.invocation}",
     )  # fmt: skip
@@ -57,7 +56,8 @@ async def _carry_out(context: WorkerContext, delivery: InboundDelivery, command:
         return outcome.reply
     try:
         if command.thread is None:
-            await adapter.reply_privately(command.channel, command.user, ChatReply(text=outcome.reply, ephemeral=True))
+            reply = ChatReply(text=outcome.reply, ephemeral=True)
+            await adapter.reply_privately(command.team, command.channel, command.user, reply)
         else:
             thread = ThreadRef("slack", command.channel, command.thread, command.team)
             await adapter.reply(thread, ChatReply(text=outcome.reply))

@@ -159,6 +159,8 @@ class SlackApiFake:
             "usergroups.users.list": self._usergroup_users,
         }
         self._user_groups: dict[str, list[str]] = {}
+        self._oauth_client: tuple[str, str] | None = None
+        self._codes: dict[str, tuple[str, str, str]] = {}
         for channel in channels:
             self.add_channel(channel)
 
@@ -210,7 +212,39 @@ class SlackApiFake:
             response = _error(refused)
         return self._answer(method, args, 200, response)
 
+    def configure_oauth(self, client_id: str, client_secret: str) -> None:
+        """Accept oauth.v2.access from this app (HTTP Basic client credentials, as slack_sdk sends them)."""
+        self._oauth_client = (client_id, client_secret)
+
+    def issue_code(self, team_id: str, team_name: str, installer: str = "U0INSTALL01") -> str:
+        """A one-time OAuth code, as Slack would hand to the redirect URL after a user approves the install."""
+        code = f"code-{team_id}-{len(self._codes)}"
+        self._codes[code] = (team_id, team_name, installer)
+        return code
+
+    def _oauth_access(self, args: Json, request: web.Request) -> Json:
+        import base64
+
+        basic = request.headers.get("Authorization", "").removeprefix("Basic ").strip()
+        credentials = base64.b64decode(basic).decode() if basic else ""
+        client = credentials or f"{args.get('client_id', '')}:{args.get('client_secret', '')}"
+        if self._oauth_client is None or client != ":".join(self._oauth_client):
+            raise _Refused("invalid_client_id")
+        grant = self._codes.pop(_text(args, "code") or "", None)
+        if grant is None:
+            raise _Refused("invalid_code")
+        team_id, team_name, installer = grant
+        token = f"xoxb-{team_id.lower()}-installed-token"
+        self.tokens.add(token)
+        return {
+            "ok": True, "access_token": token, "token_type": "bot", "scope": "commands,chat:write,files:write",
+            "bot_user_id": "U0SWARMBOT2", "app_id": "A0SWARM0001", "team": {"id": team_id, "name": team_name},
+            "enterprise": None, "authed_user": {"id": installer}, "is_enterprise_install": False,
+        }  # fmt: skip
+
     def _run(self, method: str, args: Json, token: str | None, request: web.Request) -> Json:
+        if method == "oauth.v2.access":
+            return self._oauth_access(args, request)
         handler = self._methods.get(method)
         if handler is None:
             raise _Refused("unknown_method")
@@ -369,7 +403,8 @@ async def _read_args(request: web.Request) -> tuple[Json, str | None]:
             args.update({key: value for key, value in (await request.post()).items() if isinstance(value, str)})
         else:
             raise _Refused("invalid_post_type")
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() or None
+    authorization = request.headers.get("Authorization", "")
+    token = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else None
     form_token = args.pop("token", None)  # Slack reads a token field from forms, never from JSON bodies
     if token is None and isinstance(form_token, str) and request.content_type != "application/json":
         token = form_token

@@ -42,6 +42,10 @@ def test_store_urls_are_used_when_set() -> None:
         ({"DISCORD_PUBLIC_KEY": "zz"}, "DISCORD_PUBLIC_KEY", "not hex"),
         ({"GARAGESWARM_HEARTBEAT_TIMEOUT_S": "1", "GARAGESWARM_HEARTBEAT_INTERVAL_S": "5"},
          "GARAGESWARM_HEARTBEAT_TIMEOUT_S", "greater than"),
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s"}, "GARAGESWARM_SECRET_KEY", "encrypted"),
+        ({"SLACK_CLIENT_ID": "1.2"}, "SLACK_CLIENT_SECRET", "required"),
+        ({"SLACK_APPROVERS": "U123,bob"}, "SLACK_APPROVERS", "'bob' is not a Slack user id"),
+        ({"GARAGESWARM_APPROVAL_TOOLS": "git commit"}, "GARAGESWARM_APPROVAL_TOOLS", "server.tool"),
     ],
 )  # fmt: skip
 def test_malformed_setting_names_the_variable_and_what_is_expected(

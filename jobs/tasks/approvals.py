@@ -6,13 +6,14 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from bot.ports import ChatDeliveryError, ChatReply
+from bot.ports import ChatReply
 from bot.slack.adapter import SlackAdapter
 from hub.db.models import DeliveryStatus, InboundDelivery, Job
 from hub.errors import NotFound
 from jobs.lifecycle import Decision
 
 from ..context import WorkerContext, context_of
+from .slack import deliver_answer
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,8 @@ async def slack_approval_click(ctx: dict[str, Any], payload: dict[str, Any]) -> 
         return "slack is not configured"
     user, channel = str(payload["user_id"]), str(payload["channel_id"])
     answer = await _decide_click(context, adapter, payload, user)
-    try:
-        await adapter.reply_privately(str(payload["team_id"]), channel, user, ChatReply(text=answer, ephemeral=True))
-    except ChatDeliveryError as exc:
-        log.error("could not answer an approval click", extra={"error": exc.error})
+    reply = ChatReply(text=answer, ephemeral=True)
+    await deliver_answer(lambda: adapter.reply_privately(str(payload["team_id"]), channel, user, reply))
     return answer
 
 

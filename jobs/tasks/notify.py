@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from arq import Retry
+from tortoise.transactions import in_transaction
 
 from bot.ports import ChatAdapter, ChatDeliveryError, ChatRateLimited, ThreadRef
 from bot.timeline import Timeline, approval_prompt, attachment_from, fold, result_message, status_message
-from hub.db.models import Artifact, Job, JobEvent
+from hub.db.models import Artifact, EventKind, Job, JobEvent
+from jobs.lifecycle import Effects, append_event, lock_job
 
 from ..context import WorkerContext, context_of
 
@@ -88,6 +90,20 @@ async def _bring_up_to_date(context: WorkerContext, adapter: ChatAdapter, job: J
     return f"status {timeline.state.value}"
 
 
+async def _record_refusal(job: Job, exc: ChatDeliveryError) -> None:
+    """Say in the job's log why its thread stays silent (once per distinct error)."""
+    if job.thread_ref.get("refused") == exc.error:
+        return
+    job.thread_ref = {**job.thread_ref, "refused": exc.error}
+    await job.save(update_fields=["thread_ref"])
+    message = f"{exc.platform} refused the job's messages: {exc.error}"
+    async with in_transaction() as connection:
+        locked = await lock_job(connection, job.id)
+        if locked is not None:
+            await append_event(connection, locked, EventKind.LOG, {"level": "error", "message": message}, Effects())
+            await locked.save(using_db=connection, update_fields=["next_seq"])
+
+
 async def notify_thread(ctx: dict[str, Any], job_id: str) -> str:
     """The arq task: post or edit the job's status message; post the result once it is final."""
     context = context_of(ctx)
@@ -106,6 +122,7 @@ async def notify_thread(ctx: dict[str, Any], job_id: str) -> str:
         raise Retry(defer=exc.retry_after_s) from exc
     except ChatDeliveryError as exc:
         log.error("chat refused the job's messages", extra={"job_id": job_id, "error": exc.error})
+        await _record_refusal(job, exc)
         return f"refused: {exc.error}"
     finally:
         await context.redis.delete(lock)

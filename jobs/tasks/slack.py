@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.ports import ChatDeliveryError, ChatReply, ThreadRef
+from bot.ports import ChatDeliveryError, ChatRateLimited, ChatReply, ThreadRef
 from bot.slack.adapter import SlackAdapter
 from hub.db.models import DeliveryStatus, InboundDelivery, Origin
 from hub.services.commands import Requester, handle_text
@@ -15,6 +17,8 @@ from hub.services.commands import Requester, handle_text
 from ..context import WorkerContext, context_of
 
 log = logging.getLogger(__name__)
+ANSWER_ATTEMPTS = 4
+MAX_WAIT_S = 30.0
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>\s*")
 
 
@@ -54,16 +58,29 @@ async def _carry_out(context: WorkerContext, delivery: InboundDelivery, command:
     adapter = context.adapters.get("slack")
     if outcome.follow or not isinstance(adapter, SlackAdapter):
         return outcome.reply
-    try:
-        if command.thread is None:
-            reply = ChatReply(text=outcome.reply, ephemeral=True)
-            await adapter.reply_privately(command.team, command.channel, command.user, reply)
-        else:
-            thread = ThreadRef("slack", command.channel, command.thread, command.team)
-            await adapter.reply(thread, ChatReply(text=outcome.reply))
-    except ChatDeliveryError as exc:
-        log.error("could not answer a Slack command", extra={"error": exc.error, "channel": command.channel})
+    reply = ChatReply(text=outcome.reply, ephemeral=command.thread is None)
+    if command.thread is None:
+        await deliver_answer(lambda: adapter.reply_privately(command.team, command.channel, command.user, reply))
+    else:
+        thread = ThreadRef("slack", command.channel, command.thread, command.team)
+        await deliver_answer(lambda: adapter.reply(thread, reply))
     return outcome.reply
+
+
+async def deliver_answer(send: Callable[[], Awaitable[None]]) -> None:
+    """Send an answer, waiting out rate limits (Retry-After) a few times; a refusal is logged, never raised."""
+    for attempt in range(ANSWER_ATTEMPTS):
+        try:
+            await send()
+            return
+        except ChatRateLimited as exc:
+            if attempt == ANSWER_ATTEMPTS - 1:
+                log.error("Slack kept rate-limiting an answer; giving up")
+                return
+            await asyncio.sleep(min(exc.retry_after_s, MAX_WAIT_S))
+        except ChatDeliveryError as exc:
+            log.error("could not answer in Slack", extra={"error": exc.error})
+            return
 
 
 async def slack_command(ctx: dict[str, Any], payload: dict[str, Any]) -> str:

@@ -198,3 +198,36 @@ async def test_a_mention_runs_like_the_command_and_answers_in_its_thread(
     await wait_for(lambda: any(c.get("thread_ts") == "1700000200.000200" for c in fake.calls("chat.postMessage")))
     answer = next(c for c in fake.calls("chat.postMessage") if c.get("thread_ts") == "1700000200.000200")
     assert "tool SERVER.TOOL" in str(answer["text"]) or "tool SERVER.TOOL" in str(answer["blocks"])
+
+
+async def test_slack_refusals_are_logged_on_the_job_and_the_worker_carries_on(
+    slack_swarm: Swarm, slack: tuple[SlackApiFake, str]
+) -> None:
+    fake, _ = slack
+    fake.fail_next("chat.postMessage", "channel_not_found", times=20)
+    body = command_body("tool demo.echo text=lost", "6.6.refused")
+    assert (await post(slack_swarm, body, signed_headers(body)))[0] == 200
+    for _ in range(100):
+        _, jobs = await slack_swarm.api("GET", "/api/v1/jobs")
+        if jobs["jobs"]:
+            break
+        await asyncio.sleep(0.1)
+    job = await slack_swarm.wait_job(jobs["jobs"][0]["id"])
+    assert job["status"] == "succeeded", "a chat refusal does not fail the job"
+    await wait_for(lambda: bool(fake.calls("chat.postMessage")))
+
+    async def refusal_logged() -> bool:
+        events = (await slack_swarm.job(job["id"]))["events"]
+        return any(e["kind"] == "log" and "channel_not_found" in e["data"]["message"] for e in events)
+
+    for _ in range(100):
+        if await refusal_logged():
+            break
+        await asyncio.sleep(0.1)
+    assert await refusal_logged()
+
+    fake.rate_limit_next("chat.postEphemeral", retry_after_s=1, times=1)
+    body = command_body("help", "6.6.after")
+    assert (await post(slack_swarm, body, signed_headers(body)))[0] == 200
+    await wait_for(lambda: any(c.status == 200 for c in fake.log if c.method == "chat.postEphemeral"))
+    assert [c.status for c in fake.log if c.method == "chat.postEphemeral"] == [429, 200], "waited and retried"

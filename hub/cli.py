@@ -62,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_job_path_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from jobs.cli import add_commands
+    from jobs.hooks_cli import add_hook_commands
 
     add_commands(sub)
+    add_hook_commands(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

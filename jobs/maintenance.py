@@ -8,7 +8,7 @@ import logging
 
 from hub.db.models import Tenant
 
-from . import outbox, sweeps
+from . import outbox, sweeps, webhook_sweeps
 from .context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ async def tick(context: WorkerContext) -> None:
     for tenant in await Tenant.all().only("id"):
         await sweeps.dispatch_pending(context.redis, tenant.id)
     await sweeps.resend_stale_queued(context.redis, context.settings.requeue_after_s)
+    await webhook_sweeps.tick(context)
 
 
 async def maintenance_loop(context: WorkerContext) -> None:

@@ -9,6 +9,7 @@ from arq import func
 from .approvals import approval_timeout, slack_approval_click
 from .notify import notify_thread
 from .slack import slack_command, slack_mention
+from .webhooks import deliver_webhook, process_hook_delivery
 
 HUB_TASKS: list[Any] = [
     func(notify_thread, name="notify_thread"),
@@ -17,3 +18,4 @@ HUB_TASKS: list[Any] = [
     func(slack_approval_click, name="slack_approval_click"),
     func(approval_timeout, name="approval_timeout"),
 ]
+HUB_TASKS += [func(process_hook_delivery, name="process_hook_delivery"), func(deliver_webhook, name="deliver_webhook")]

@@ -1,0 +1,194 @@
+"""The inbound door, in-process: verified deliveries are stored and answered 202; everything else
+gets a clear 4xx and stores nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from hub.app import create_app
+from hub.db.models import OutboxMessage
+from hub.db.webhook_models import HookDelivery
+from hub.security.webhooks import sign_standard_webhook
+from hub.services import admin
+from hub.settings import Settings
+from tests.conftest import free_port
+from tests.webhooks.support import GITHUB_SECRET, PR_RULE, github_headers, pull_request_body
+
+AiohttpClient = Any
+STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@dataclass
+class Door:
+    client: TestClient
+    token: str
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        response = await self.client.request(method, path, headers=headers, **kwargs)
+        return response.status, await response.json()
+
+    async def endpoint(self, **body: Any) -> dict[str, Any]:
+        status, created = await self.api("POST", "/api/v1/hooks", json=body)
+        assert status == 201, created
+        return dict(created)
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        response = await self.client.post(url, data=body, headers=headers)
+        return response.status, await response.json(), dict(response.headers)
+
+
+async def _door(aiohttp_client: AiohttpClient, settings: Settings) -> Door:
+    client: TestClient = await aiohttp_client(create_app(settings))
+    return Door(client, (await admin.add_token("tests", ["jobs"])).key)
+
+
+@pytest.fixture
+async def door(aiohttp_client: AiohttpClient, settings: Settings) -> Door:
+    return await _door(aiohttp_client, settings)
+
+
+async def _github(door: Door, **more: Any) -> str:
+    created = await door.endpoint(name="github", scheme="github", secret=GITHUB_SECRET, rules=[PR_RULE], **more)
+    return str(created["url"])
+
+
+async def test_a_signed_github_delivery_is_stored_raw_with_its_outbox_row_and_answered_202(door: Door) -> None:
+    url, body = await _github(door), pull_request_body()
+    headers = github_headers(body, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    status, answer, _ = await door.post(url, body, headers)
+    assert (status, answer) == (202, {"status": "accepted", "delivery": answer["delivery"],
+                                      "delivery_id": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                                      "matched": ["pr-opened"], "detail": None})  # fmt: skip
+    stored = await HookDelivery.get(id=answer["delivery"])
+    assert bytes(stored.body) == body and stored.headers["X-GitHub-Event"] == "pull_request"
+    assert stored.status.value == "received" and stored.matched == ["pr-opened"]
+    row = await OutboxMessage.get(dedupe_key=f"hook:{stored.id}")
+    assert row.task == "process_hook_delivery" and row.payload == {"delivery_id": stored.id}
+
+
+async def test_unsigned_tampered_or_stale_requests_are_refused_and_nothing_is_stored(door: Door) -> None:
+    github_url, body = await _github(door), pull_request_body()
+    unsigned = {k: v for k, v in github_headers(body).items() if k != "X-Hub-Signature-256"}
+    tampered = github_headers(body)
+    standard = await door.endpoint(name="std", scheme="standard", secret=STANDARD_SECRET, rules=[PR_RULE])
+    stale_at = int(time.time()) - 600
+    stale = {"Content-Type": "application/json", "webhook-id": "msg_1", "webhook-timestamp": str(stale_at),
+             "webhook-signature": sign_standard_webhook(STANDARD_SECRET, "msg_1", stale_at, b"{}")}  # fmt: skip
+    bearer = await door.endpoint(name="bearer", scheme="bearer", secret="a-long-static-token")
+    cases = [
+        (github_url, body, unsigned, "X-Hub-Signature-256 header is missing"),
+        (github_url, body.replace(b'"number":42', b'"number":43'), tampered, "signature does not match"),
+        (standard["url"], b"{}", stale, "too old"),
+        (bearer["url"], b"{}", {"Content-Type": "application/json", "Authorization": "Bearer wrong"}, "does not match"),
+    ]
+    for url, sent, headers, reason in cases:
+        status, answer, _ = await door.post(url, sent, headers)
+        assert status == 401 and reason in answer["error"]["message"], answer
+    assert await HookDelivery.all().count() == 0
+    assert await OutboxMessage.all().count() == 0
+
+
+async def test_a_valid_standard_webhook_with_several_signatures_is_accepted(door: Door) -> None:
+    rule = {"name": "any", "tool": "demo.echo", "arguments": {"text": "{{ payload.n }}"}}
+    created = await door.endpoint(name="std", scheme="standard", secret=STANDARD_SECRET, rules=[rule])
+    now, payload = int(time.time()), b'{"n": 1}'
+    signature = "v2,Zm9v " + sign_standard_webhook(STANDARD_SECRET, "msg_2", now, payload) + " v1,AAAA"
+    headers = {"Content-Type": "application/json", "webhook-id": "msg_2", "webhook-timestamp": str(now),
+               "webhook-signature": signature}  # fmt: skip
+    status, answer, _ = await door.post(created["url"], payload, headers)
+    assert (status, answer["delivery_id"], answer["matched"]) == (202, "msg_2", ["any"])
+
+
+async def test_an_oversized_body_is_refused_with_413(aiohttp_client: AiohttpClient, settings: Settings) -> None:
+    assert settings.database_url and settings.redis_url
+    small = Settings.from_env({"GARAGESWARM_DATA_DIR": str(settings.data_dir), "GARAGESWARM_WEBHOOK_MAX_BYTES": "2048"})
+    door = await _door(aiohttp_client, small.with_stores(settings.database_url, settings.redis_url))
+    url = await _github(door)
+    body = json.dumps({"action": "opened", "pad": "x" * 4096}).encode()
+    status, answer, _ = await door.post(url, body, github_headers(body))
+    assert status == 413 and "2048" in answer["error"]["message"]
+    assert await HookDelivery.all().count() == 0
+
+
+async def test_malformed_json_is_400_with_the_reason_and_other_types_415(door: Door) -> None:
+    url = await _github(door)
+    body = b'{"action": "opened",'
+    status, answer, _ = await door.post(url, body, github_headers(body))
+    assert status == 400 and answer["error"]["message"].startswith("malformed JSON: Expecting")
+    form = b"payload=%7B%7D"
+    status, answer, _ = await door.post(url, form, {**github_headers(form), "Content-Type": "text/plain"})
+    assert status == 415 and "text/plain" in answer["error"]["message"]
+    assert await HookDelivery.all().count() == 0
+
+
+async def test_a_redelivery_answers_200_duplicate_and_adds_nothing(door: Door) -> None:
+    url, body = await _github(door), pull_request_body()
+    headers = github_headers(body)
+    first, answer, _ = await door.post(url, body, headers)
+    again, repeat, _ = await door.post(url, body, headers)
+    assert (first, again) == (202, 200)
+    assert repeat["status"] == "duplicate" and repeat["delivery"] == answer["delivery"]
+    assert repeat["detail"] == "already received (received)"
+    assert await HookDelivery.all().count() == 1 and await OutboxMessage.all().count() == 1
+
+
+async def test_over_the_rate_limit_is_429_with_retry_after(door: Door) -> None:
+    url, body = await _github(door, rate_limit_per_min=2), pull_request_body()
+    answers = [await door.post(url, body, github_headers(body)) for _ in range(3)]
+    assert [status for status, _, _ in answers] == [202, 202, 429]
+    _, answer, headers = answers[2]
+    assert answer["error"]["code"] == "rate_limited" and 1 <= int(headers["Retry-After"]) <= 60
+    assert await HookDelivery.all().count() == 2
+
+
+async def test_a_delivery_no_rule_matches_is_recorded_and_says_nothing_matched(door: Door) -> None:
+    url, body = await _github(door), pull_request_body()
+    status, answer, _ = await door.post(url, body, github_headers(body, event="push"))
+    assert (status, answer["status"], answer["matched"]) == (202, "ignored", [])
+    assert (await HookDelivery.get(id=answer["delivery"])).status.value == "ignored"
+    assert await OutboxMessage.all().count() == 0, "nothing to run, nothing queued"
+
+
+async def test_with_redis_down_deliveries_are_still_accepted(aiohttp_client: AiohttpClient, settings: Settings) -> None:
+    assert settings.database_url is not None
+    down = settings.with_stores(settings.database_url, f"redis://127.0.0.1:{free_port()}/0")
+    door = await _door(aiohttp_client, down)
+    url, body = await _github(door, rate_limit_per_min=1), pull_request_body()
+    for _ in range(3):  # the rate limit lives in Redis: skipped while it is down
+        status, _, _ = await door.post(url, body, github_headers(body))
+        assert status == 202
+    assert await OutboxMessage.filter(sent_at__isnull=True).count() == 3, "waiting for the relay"
+
+
+async def test_unknown_endpoints_are_404(door: Door) -> None:
+    status, answer, _ = await door.post("/hooks/hk_nope", b"{}", {"Content-Type": "application/json"})
+    assert status == 404 and answer["error"]["code"] == "not_found"
+
+
+async def test_a_subscription_to_a_private_target_is_refused(door: Door) -> None:
+    for url in ("http://127.0.0.1:9/x", "http://169.254.169.254/latest", "http://localhost/x", "ftp://example.com/"):
+        status, answer = await door.api("POST", "/api/v1/subscriptions", json={"url": url, "events": ["job.failed"]})
+        assert status == 422 and "target refused" in answer["error"]["message"], (url, answer)
+
+
+async def test_endpoint_management_round_trip(door: Door) -> None:
+    created = await door.endpoint(name="ci", scheme="hmac", options={"header": "X-Signature", "encoding": "base64"},
+                                  channel={"platform": "slack", "channel": "C0123", "team": "T1"})  # fmt: skip
+    assert created["secret"] and created["url"].startswith("/hooks/hk_")
+    status, fetched = await door.api("GET", f"/api/v1/hooks/{created['name']}")
+    assert status == 200 and fetched["secret"] is None, "the secret is shown once"
+    assert fetched["channel"] == {"platform": "slack", "channel": "C0123", "thread": None, "team": "T1"}
+    status, updated = await door.api("PATCH", f"/api/v1/hooks/{created['id']}", json={"rules": [PR_RULE]})
+    assert status == 200 and updated["rules"][0]["name"] == "pr-opened"
+    broken = {"name": "x", "tool": "demo.echo", "arguments": {"a": "{{"}}
+    status, bad = await door.api("PATCH", f"/api/v1/hooks/{created['id']}", json={"rules": [broken]})
+    assert status == 422 and "does not compile" in bad["error"]["message"]
+    status, _ = await door.api("DELETE", f"/api/v1/hooks/{created['id']}")
+    assert status == 200 and (await door.api("GET", "/api/v1/hooks"))[1] == {"hooks": []}

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import multiprocessing
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from bench.stack import Stack, new_workdir, summary
+from bench.stack import Stack, free_port, new_workdir, summary
 from hub.db.config import postgres_credentials
 from hub.services import admin
 
@@ -117,13 +116,6 @@ def baseline_app(kind: str, database_url: str | None) -> web.Application:
         app.cleanup_ctx.append(pool)
     app.router.add_post("/hooks/{endpoint}", insert if kind == "insert" else bare)
     return app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def wait_up(url: str) -> None:

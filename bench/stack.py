@@ -88,6 +88,9 @@ class Stack:
     async def start_hub(self) -> None:
         self.spawn("hub")
         self.spawn("worker")
+        await self.wait_healthy()
+
+    async def wait_healthy(self) -> None:
         async with aiohttp.ClientSession() as session:
             for _ in range(300):
                 try:

@@ -89,6 +89,9 @@ async def abort(redis: ArqRedis, worker_id: UUID, arq_job_id: str) -> None:
         await pipe.execute()
 
 
+SEND_BATCH = 500
+
+
 class EffectApplier:
     """Applies effects after commit, at once or in the background (request paths answer first:
     the outbox relay covers anything a background task does not finish)."""
@@ -96,26 +99,35 @@ class EffectApplier:
     def __init__(self, redis: ArqRedis) -> None:
         self.redis = redis
         self._pending: set[asyncio.Task[None]] = set()
+        self._to_send: list[OutboxMessage] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def apply(self, tenant_id: UUID, effects: Effects) -> None:
         await apply(self.redis, tenant_id, effects)
 
     def apply_later(self, tenant_id: UUID, effects: Effects) -> None:
-        if not (effects.events or effects.outbox or effects.aborts):
+        if effects.outbox:
+            self.send_later(effects.outbox)
+        rest = Effects(events=effects.events, aborts=effects.aborts, threads=effects.threads)
+        if not (rest.events or rest.aborts):
             return
-        task = asyncio.create_task(apply(self.redis, tenant_id, effects))
+        task = asyncio.create_task(apply(self.redis, tenant_id, rest))
         self._pending.add(task)
         task.add_done_callback(self._done)
 
     def send_later(self, messages: list[OutboxMessage]) -> None:
-        """Enqueue outbox rows after the answer (the relay covers a failure)."""
-        task = asyncio.create_task(self._send(messages))
-        self._pending.add(task)
-        task.add_done_callback(self._done)
+        """Enqueue outbox rows after the answer, batched with whatever else is waiting: one Redis
+        pipeline and one UPDATE per batch under load (the relay covers a failure)."""
+        self._to_send.extend(messages)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_waiting())
+            self._pending.add(self._sender)
+            self._sender.add_done_callback(self._done)
 
-    async def _send(self, messages: list[OutboxMessage]) -> None:
-        for message in messages:
-            await outbox.send_now(self.redis, message)
+    async def _send_waiting(self) -> None:
+        while self._to_send:
+            batch, self._to_send = self._to_send[:SEND_BATCH], self._to_send[SEND_BATCH:]
+            await outbox.send_batch(self.redis, batch)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)

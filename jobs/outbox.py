@@ -6,6 +6,7 @@ other's way). arq job ids are deterministic, so relaying a row twice enqueues it
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from tortoise.transactions import in_transaction
 
 from hub.db.models import OutboxMessage
 
-from .queue import enqueue
+from .queue import Enqueue, enqueue, enqueue_many
 
 log = logging.getLogger(__name__)
 RELAY_BATCH = 200
@@ -53,6 +54,26 @@ async def send(redis: ArqRedis, message: OutboxMessage) -> None:
     due = message.available_at if message.available_at > utcnow() else None
     await enqueue(redis, message.task, message.payload, job_id=message.dedupe_key, queue=message.queue,
                   defer_until=due)  # fmt: skip
+
+
+async def send_batch(redis: ArqRedis, messages: list[OutboxMessage]) -> bool:
+    """Enqueue rows in one pipeline and mark them sent in one statement; False when Redis failed
+    (the relay sends them later)."""
+    if not messages:
+        return True
+    now = utcnow()
+    items = [
+        Enqueue(m.task, (m.payload,), m.dedupe_key or f"outbox-{m.id}", m.queue or "",
+                m.available_at if m.available_at > now else None)
+        for m in messages
+    ]  # fmt: skip
+    try:
+        await enqueue_many(redis, items)
+    except (RedisError, OSError) as exc:
+        log.warning("enqueue deferred to the outbox relay", extra={"error": type(exc).__name__, "rows": len(messages)})
+        return False
+    await OutboxMessage.filter(id__in=[m.id for m in messages], sent_at__isnull=True).update(sent_at=utcnow())
+    return True
 
 
 async def send_now(redis: ArqRedis, message: OutboxMessage) -> bool:
@@ -96,3 +117,38 @@ async def purge_sent(older_than_s: float = 86400.0) -> int:
     """Delete rows sent long ago (the job log keeps the history)."""
     cutoff = utcnow() - timedelta(seconds=older_than_s)
     return await OutboxMessage.filter(sent_at__lt=cutoff).delete()
+
+
+# The ack path of the chat doors in one round trip: the delivery (unique per source and delivery id) and
+# the task that carries it out, both or neither. A repeated delivery inserts nothing and returns no row.
+_RECORD_INBOUND_SQL = """
+WITH delivery AS (
+    INSERT INTO inbound_deliveries (source, delivery_id, headers, status, received_at)
+    VALUES ($1, $2, '{}'::jsonb, 'received', now())
+    ON CONFLICT (source, delivery_id) DO NOTHING
+    RETURNING id
+)
+INSERT INTO outbox (task, payload, queue, dedupe_key, available_at, attempts, created_at)
+SELECT $3, jsonb_set($4::jsonb, '{delivery_id}', to_jsonb(delivery.id)), $5, $1 || ':' || delivery.id, now(), 0, now()
+FROM delivery
+RETURNING id, task, payload, queue, dedupe_key, available_at
+"""
+
+
+async def record_inbound(
+    connection: BaseDBAsyncClient, *, source: str, delivery_id: str, task: str, payload: dict[str, Any], queue: str
+) -> OutboxMessage | None:
+    """Store an inbound delivery with the outbox row of its task; None when it was already recorded.
+    The task's payload gets the delivery's row id as ``delivery_id``."""
+    rows = await connection.execute_query_dict(
+        _RECORD_INBOUND_SQL, [source, delivery_id[:200], task, json.dumps(payload), queue]
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    payload_value = row["payload"]
+    return OutboxMessage(
+        id=row["id"], task=row["task"], queue=row["queue"], dedupe_key=row["dedupe_key"],
+        available_at=row["available_at"],
+        payload=json.loads(payload_value) if isinstance(payload_value, str) else payload_value,
+    )  # fmt: skip

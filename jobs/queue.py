@@ -12,11 +12,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from arq import Worker
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms, to_unix_ms
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -37,6 +41,20 @@ def wake_key(queue: str) -> str:
     return queue + WAKE_SUFFIX
 
 
+# arq's enqueue_job, in one round trip: store the job unless it (or its result) exists, add it to the
+# queue, and push a wake-up when it is due now. Same keys and serialisation as arq, so arq workers run it.
+_ENQUEUE_LUA = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+if ARGV[5] == '1' then
+  redis.call('LPUSH', KEYS[4], '1')
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[6]) - 1)
+end
+return 1
+"""
+
+
 async def enqueue(
     redis: ArqRedis,
     task: str,
@@ -46,13 +64,32 @@ async def enqueue(
     defer_until: datetime | None = None,
 ) -> bool:
     """Enqueue ``task`` once per ``job_id`` and wake the queue's worker; False if it already exists."""
-    job = await redis.enqueue_job(task, *args, _job_id=job_id, _queue_name=queue, _defer_until=defer_until)
-    if defer_until is None:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(wake_key(queue), b"1")
-            pipe.ltrim(wake_key(queue), 0, WAKE_LIST_MAX - 1)
-            await pipe.execute()
-    return job is not None
+    return (await enqueue_many(redis, [Enqueue(task, args, job_id, queue, defer_until)]))[0]
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    task: str
+    args: tuple[Any, ...]
+    job_id: str
+    queue: str
+    defer_until: datetime | None = None
+
+
+async def enqueue_many(redis: ArqRedis, items: list[Enqueue]) -> list[bool]:
+    """Enqueue several jobs in one pipeline (one round trip); for each, whether it was new."""
+    script = redis.register_script(_ENQUEUE_LUA)  # EVALSHA; the pipeline loads the script when needed
+    async with redis.pipeline(transaction=False) as pipe:
+        for item in items:
+            now_ms = timestamp_ms()
+            score = to_unix_ms(item.defer_until) if item.defer_until is not None else now_ms
+            expires_ms = max(score - now_ms, 0) + expires_extra_ms
+            data = serialize_job(item.task, item.args, {}, None, now_ms, serializer=redis.job_serializer)
+            keys = [job_key_prefix + item.job_id, result_key_prefix + item.job_id, item.queue, wake_key(item.queue)]
+            wake = "1" if score <= now_ms else "0"
+            await script(keys=keys, args=[expires_ms, data, score, item.job_id, wake, WAKE_LIST_MAX], client=pipe)
+        results = await pipe.execute()
+    return [bool(result) for result in results]
 
 
 class WakeableWorker(Worker):

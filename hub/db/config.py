@@ -31,9 +31,17 @@ def with_database(database_url: str, name: str) -> str:
     return urlunsplit(urlsplit(database_url)._replace(path="/" + name))
 
 
+async def _skip_session_reset(connection: Any) -> None:
+    """asyncpg runs ``RESET ALL; UNLISTEN *; CLOSE ALL; ...`` on every release back to the pool: a
+    round trip per ORM query. Our pooled sessions set no session state, listen to nothing, hold no
+    cursors or advisory locks (migrations lock on their own connection), so there is nothing to reset;
+    asyncpg still ends any open transaction before the connection is reused."""
+
+
 def tortoise_config(database_url: str, *, maxsize: int = 10) -> dict[str, Any]:
     credentials = postgres_credentials(database_url)
     credentials["maxsize"] = maxsize
+    credentials["reset"] = _skip_session_reset
     return {
         "connections": {"default": {"engine": "tortoise.backends.asyncpg", "credentials": credentials}},
         "apps": {

@@ -18,11 +18,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
+from tortoise import connections
 
 from bot.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID
-from hub.db.models import InboundDelivery
 from hub.errors import BadRequest, NotFound
 from hub.keys import JOBS, REDIS, SETTINGS
 from hub.openapi import Response, endpoint
@@ -80,16 +78,10 @@ def build_bolt(settings: Settings, app: web.Application) -> AsyncApp:
 
 async def _record(app: web.Application, source: str, delivery_id: str, task: str, payload: dict[str, Any]) -> bool:
     """The ack path: store what arrived with an outbox row, in one transaction; False for a repeat."""
-    try:
-        async with in_transaction() as connection:
-            delivery = await InboundDelivery.create(
-                source=source, delivery_id=delivery_id[:200], headers={}, body=None, using_db=connection
-            )
-            message = await outbox.add(
-                connection, task=task, payload={"delivery_id": delivery.id, **payload}, queue=HUB_QUEUE,
-                job_id=f"{source}:{delivery.id}",
-            )  # fmt: skip
-    except IntegrityError:
+    message = await outbox.record_inbound(
+        connections.get("default"), source=source, delivery_id=delivery_id, task=task, payload=payload, queue=HUB_QUEUE
+    )
+    if message is None:
         log.info("repeated Slack delivery ignored", extra={"source": source, "delivery_id": delivery_id})
         return False
     app[JOBS].effects.send_later([message])

@@ -23,7 +23,7 @@ class SlackWorkspaces:
     def __init__(self, settings: Settings) -> None:
         self.single_token = settings.slack_bot_token.get() if settings.slack_bot_token else None
         self.box = SecretBox(settings.secret_key.get(), "slack-token") if settings.secret_key else None
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._cache: dict[str, tuple[float, str | None]] = {}
 
     async def token_for(self, team_id: str | None) -> str | None:
         """The bot token to use for ``team_id``: the installation's, else the single-workspace token."""
@@ -32,10 +32,11 @@ class SlackWorkspaces:
             if cached is not None and time.monotonic() - cached[0] < TOKEN_CACHE_TTL_S:
                 return cached[1]
             installation = await SlackInstallation.get_or_none(team_id=team_id)
+            token = self.single_token
             if installation is not None and self.box is not None:
                 token = self.box.decrypt(installation.bot_token_encrypted)
-                self._cache[team_id] = (time.monotonic(), token)
-                return token
+            self._cache[team_id] = (time.monotonic(), token)  # misses too: the ack path asks on every request
+            return token
         return self.single_token
 
     async def tenant_for(self, team_id: str) -> UUID:

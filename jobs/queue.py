@@ -77,19 +77,27 @@ class Enqueue:
 
 
 async def enqueue_many(redis: ArqRedis, items: list[Enqueue]) -> list[bool]:
-    """Enqueue several jobs in one pipeline (one round trip); for each, whether it was new."""
-    script = redis.register_script(_ENQUEUE_LUA)  # EVALSHA; the pipeline loads the script when needed
+    """Enqueue several jobs, for each whether it was new: one EVALSHA for a single job, one pipeline
+    for several (a pipeline first checks that the script is loaded: one more round trip, amortised)."""
+    script = redis.register_script(_ENQUEUE_LUA)
+    calls = [_script_call(redis, item) for item in items]
+    if len(calls) == 1:
+        return [bool(await script(keys=calls[0][0], args=calls[0][1]))]
     async with redis.pipeline(transaction=False) as pipe:
-        for item in items:
-            now_ms = timestamp_ms()
-            score = to_unix_ms(item.defer_until) if item.defer_until is not None else now_ms
-            expires_ms = max(score - now_ms, 0) + expires_extra_ms
-            data = serialize_job(item.task, item.args, {}, None, now_ms, serializer=redis.job_serializer)
-            keys = [job_key_prefix + item.job_id, result_key_prefix + item.job_id, item.queue, wake_key(item.queue)]
-            wake = "1" if score <= now_ms else "0"
-            await script(keys=keys, args=[expires_ms, data, score, item.job_id, wake, WAKE_LIST_MAX], client=pipe)
+        for keys, args in calls:
+            await script(keys=keys, args=args, client=pipe)
         results = await pipe.execute()
     return [bool(result) for result in results]
+
+
+def _script_call(redis: ArqRedis, item: Enqueue) -> tuple[list[str], list[Any]]:
+    now_ms = timestamp_ms()
+    score = to_unix_ms(item.defer_until) if item.defer_until is not None else now_ms
+    expires_ms = max(score - now_ms, 0) + expires_extra_ms
+    data = serialize_job(item.task, item.args, {}, None, now_ms, serializer=redis.job_serializer)
+    keys = [job_key_prefix + item.job_id, result_key_prefix + item.job_id, item.queue, wake_key(item.queue)]
+    wake = "1" if score <= now_ms else "0"
+    return keys, [expires_ms, data, score, item.job_id, wake, WAKE_LIST_MAX]
 
 
 class WakeableWorker(Worker):

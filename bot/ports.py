@@ -28,6 +28,11 @@ class JobState(StrEnum):
         """Whether no further state can follow."""
         return self in _FINISHED
 
+    @property
+    def label(self) -> str:
+        """How every chat names the state: ``waiting for approval``, ``timed out``, ``running``."""
+        return "waiting for approval" if self is JobState.AWAITING_APPROVAL else self.value.replace("_", " ")
+
 
 _FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT})
 

@@ -24,14 +24,14 @@ _STYLES: Final = {
     "yellow": "\x1b[33m",
     "cyan": "\x1b[36m",
 }
-_STATE_LABELS: Final = {
-    JobState.QUEUED: ("queued", "cyan"),
-    JobState.AWAITING_APPROVAL: ("waiting for approval", "yellow"),
-    JobState.RUNNING: ("running", "cyan"),
-    JobState.SUCCEEDED: ("succeeded", "green"),
-    JobState.FAILED: ("failed", "red"),
-    JobState.CANCELLED: ("cancelled", "yellow"),
-    JobState.TIMED_OUT: ("timed out", "red"),
+_STATE_STYLES: Final = {
+    JobState.QUEUED: "cyan",
+    JobState.AWAITING_APPROVAL: "yellow",
+    JobState.RUNNING: "cyan",
+    JobState.SUCCEEDED: "green",
+    JobState.FAILED: "red",
+    JobState.CANCELLED: "yellow",
+    JobState.TIMED_OUT: "red",
 }
 _SIZE_UNITS: Final = ("kB", "MB", "GB", "TB")
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
@@ -54,7 +54,7 @@ def render_message(message: ConsoleMessage, *, color: bool = False) -> list[str]
 
 def render_status(status: StatusMessage, *, color: bool = False) -> list[str]:
     """``job 1b4e28ba demo.progress: running (12.3 s, worker gpu-1)``, then progress bar and step."""
-    label, style = _STATE_LABELS[status.state]
+    label, style = status.state.label, _STATE_STYLES[status.state]
     details = format_duration(status.elapsed_s) + (f", worker {_safe(status.worker)}" if status.worker else "")
     lines = [f"{_job(status.job_id, status.tool, color)}: {_paint(label, style, color)} ({details})"]
     if status.progress is not None:

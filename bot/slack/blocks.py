@@ -37,14 +37,14 @@ DENY_ACTION_ID: Final = "swarm_deny"
 
 _CODE_CHARS: Final = MAX_SECTION_CHARS - len("```\n\n```")
 _UNSAFE_FILE_CHARS: Final = re.compile(r"[^A-Za-z0-9._-]+")
-_STATE_LABELS: Final = {
-    JobState.QUEUED: (":hourglass_flowing_sand:", "queued"),
-    JobState.AWAITING_APPROVAL: (":raised_hand:", "waiting for approval"),
-    JobState.RUNNING: (":arrows_counterclockwise:", "running"),
-    JobState.SUCCEEDED: (":white_check_mark:", "succeeded"),
-    JobState.FAILED: (":x:", "failed"),
-    JobState.CANCELLED: (":no_entry_sign:", "cancelled"),
-    JobState.TIMED_OUT: (":alarm_clock:", "timed out"),
+_STATE_EMOJI: Final = {
+    JobState.QUEUED: ":hourglass_flowing_sand:",
+    JobState.AWAITING_APPROVAL: ":raised_hand:",
+    JobState.RUNNING: ":arrows_counterclockwise:",
+    JobState.SUCCEEDED: ":white_check_mark:",
+    JobState.FAILED: ":x:",
+    JobState.CANCELLED: ":no_entry_sign:",
+    JobState.TIMED_OUT: ":alarm_clock:",
 }
 _DECISIONS: Final = {"approved": (":white_check_mark:", "Approved"), "denied": (":no_entry_sign:", "Denied")}
 
@@ -76,7 +76,7 @@ class _Part:
 
 def status_blocks(status: StatusMessage) -> list[BlockDict]:
     """Tool and state, progress bar and step in a section; job id, elapsed time and worker as context."""
-    emoji, label = _STATE_LABELS[status.state]
+    emoji, label = _STATE_EMOJI[status.state], status.state.label
     lines = [f"{emoji} {_tool(status.tool)}: {label}"]
     if status.progress is not None:
         bar = f"`{render_bar(status.progress.progress, status.progress.total)}`"
@@ -134,7 +134,7 @@ def fallback_text(message: SlackMessage) -> str:
     """The ``text`` sent with the blocks: what notifications and screen readers show."""
     match message:
         case StatusMessage():
-            label = _STATE_LABELS[message.state][1]
+            label = message.state.label
             fraction = message.progress.fraction if message.progress is not None else None
             percent = f" ({math.floor(fraction * 100)}%)" if fraction is not None else ""
             text = f"{_short(message.tool)}: {label}{percent}"
@@ -207,7 +207,7 @@ def _result_head(result: ResultMessage, *, plain: bool = False) -> str:
     outcome = f"succeeded in {duration}" if result.ok else f"failed after {duration}"
     if plain:
         return f"{_short(result.tool)} {outcome}"
-    emoji = _STATE_LABELS[JobState.SUCCEEDED if result.ok else JobState.FAILED][0]
+    emoji = _STATE_EMOJI[JobState.SUCCEEDED if result.ok else JobState.FAILED]
     return f"{emoji} {_tool(result.tool)}: {outcome}"
 
 

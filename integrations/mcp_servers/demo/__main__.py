@@ -43,7 +43,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
     server = create_server(log_level=args.log_level)
     if not (args.http or args.sse):
-        server.run()
+        try:
+            server.run()
+        except BaseExceptionGroup as group:  # the client went away (stdin/stdout closed): a normal end
+            _, other = group.split((BrokenPipeError, ConnectionResetError))
+            if other is not None:
+                raise
         return
     if args.http:
         app = server.streamable_http_app(streamable_http_path="/mcp", host=args.host)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
 from uuid import UUID
 
 from aiohttp import web
@@ -149,7 +150,7 @@ async def get_artifact(request: web.Request) -> web.StreamResponse:
     if artifact is None:
         raise NotFound(f"artifact {artifact_id} not found")
     path = request.app[STORAGE].path(artifact.storage_key)
-    disposition = f'attachment; filename="{artifact.name}"'
+    disposition = f"attachment; filename*=UTF-8''{quote(artifact.name, safe='')}"
     return web.FileResponse(path, headers={"Content-Type": artifact.mime_type, "Content-Disposition": disposition})
 
 

@@ -19,6 +19,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_SLACK_SCOPES = "commands,chat:write,chat:write.public,files:write,app_mentions:read,usergroups:read"
 _PATTERN_RE = re.compile(r"^[a-z0-9_*?-]{1,64}\.[A-Za-z0-9_.*?-]{1,128}$")
 _SLACK_ID_RE = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
+_SNOWFLAKE_RE = re.compile(r"^[0-9]{1,20}$")
 
 
 class SettingsError(ValueError):
@@ -164,6 +165,7 @@ class Settings:
     discord_public_key: str | None = None
     discord_bot_token: Secret | None = None
     discord_api_url: str = "https://discord.com/api/v10"
+    discord_approvers: tuple[str, ...] = ()  # Discord user ids or role ids
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: Secret | None = None
@@ -230,6 +232,7 @@ class Settings:
             discord_public_key=_hex_key(read, "DISCORD_PUBLIC_KEY"),
             discord_bot_token=read.secret("DISCORD_BOT_TOKEN"),
             discord_api_url=read.url("DISCORD_API_URL", ("http", "https"), "https://discord.com/api/v10") or "",
+            discord_approvers=_snowflakes(read, "DISCORD_APPROVERS"),
             oidc_issuer=read.url("OIDC_ISSUER", ("https", "http")),
             oidc_client_id=read.raw("OIDC_CLIENT_ID"),
             oidc_client_secret=read.secret("OIDC_CLIENT_SECRET"),
@@ -263,6 +266,16 @@ def _slack_ids(read: _Reader, name: str) -> tuple[str, ...]:
     for slack_id in ids:
         if not _SLACK_ID_RE.match(slack_id):
             raise SettingsError(f"{name}: {slack_id!r} is not a Slack user id (U…/W…) or user group id (S…)")
+    return ids
+
+
+def _snowflakes(read: _Reader, name: str) -> tuple[str, ...]:
+    """Comma-separated Discord ids (users or roles: both are snowflakes)."""
+    value = read.raw(name)
+    ids = tuple(part.strip() for part in (value or "").split(",") if part.strip())
+    for snowflake in ids:
+        if not _SNOWFLAKE_RE.match(snowflake):
+            raise SettingsError(f"{name}: {snowflake!r} is not a Discord user or role id (digits)")
     return ids
 
 

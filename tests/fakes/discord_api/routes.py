@@ -72,6 +72,14 @@ async def _edit_original(fake: DiscordApiFake, call: Call) -> Answer:
     return 200, fake.edit_message(fake.originals[token], call.json, call.files)
 
 
+async def _edit_follow_up(fake: DiscordApiFake, call: Call) -> Answer:
+    fake.follow_up_token(call)  # an answered interaction of ours: its webhook may edit the app's messages
+    message = fake.messages.get(call.params["message_id"])
+    if message is None or message.get("webhook_id") != fake.application_id:
+        raise DiscordApiError(404, 10008, "Unknown Message")
+    return 200, fake.edit_message(message["id"], call.json, call.files)
+
+
 async def _interaction_callback(fake: DiscordApiFake, call: Call) -> Answer:
     message = fake.answer_interaction(call.params["interaction_token"], call.json, call.files)
     if not _true(call.query.get("with_response")):
@@ -114,6 +122,7 @@ RESPONDERS: Final[dict[tuple[str, str], Responder]] = {
     ("POST", "/channels/{channel_id}/messages/{message_id}/threads"): _start_thread,
     ("POST", "/webhooks/{webhook_id}/{webhook_token}"): _execute_webhook,
     ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original"): _edit_original,
+    ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"): _edit_follow_up,
     ("POST", CALLBACK_ROUTE): _interaction_callback,
     ("PUT", "/applications/{application_id}/commands"): _put_global_commands,
     ("PUT", "/applications/{application_id}/guilds/{guild_id}/commands"): _put_guild_commands,

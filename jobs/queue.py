@@ -31,6 +31,7 @@ HUB_QUEUE = "gs:queue:hub"
 WAKE_SUFFIX = ":wake"
 FALLBACK_POLL_S = 2.0
 WAKE_LIST_MAX = 64
+REDIS_RETRY_MAX_S = 5.0
 
 
 def agent_queue(worker_id: str) -> str:
@@ -124,11 +125,20 @@ class WakeableWorker(Worker):
         if self.on_startup:
             await self.on_startup(self.ctx)
         self._listener = asyncio.create_task(self._listen())
+        failures = 0
         try:
             while True:
                 self._wake.clear()
-                await self._poll_iteration()
-                await self._sleep_until_woken()
+                try:
+                    await self._poll_iteration()
+                    await self._sleep_until_woken()
+                    failures = 0
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                    # Redis restarting: keep the running jobs, wait, and poll again (arq itself would exit).
+                    failures += 1
+                    delay = min(REDIS_RETRY_MAX_S, 0.25 * 2 ** min(failures, 6))
+                    log.warning("redis unavailable; retrying", extra={"error": type(exc).__name__, "in_s": delay})
+                    await asyncio.sleep(delay)
         finally:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,73 @@
+"""The arq seam: wake-ups instead of polling, one enqueue per job id, and surviving a Redis restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq.connections import RedisSettings, create_pool
+
+from hub.stores.embedded import start_redis, stop_redis
+from jobs.queue import WakeableWorker, enqueue
+
+
+async def _record(ctx: dict[str, Any], sent_at: float) -> None:
+    ctx["seen"].append(time.time() - sent_at)
+
+
+def _worker(url: str, ctx: dict[str, Any]) -> WakeableWorker:
+    return WakeableWorker(functions=[_record], queue_name="q:test", redis_settings=RedisSettings.from_dsn(url),
+                          handle_signals=False, ctx=ctx, keep_result=60)  # fmt: skip
+
+
+async def _wait(ctx: dict[str, Any], count: int, timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(ctx["seen"]) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert len(ctx["seen"]) >= count
+
+
+@pytest.mark.timeout(60)
+async def test_an_enqueued_job_starts_at_once_and_a_job_id_runs_once(tmp_path: Path) -> None:
+    redis = start_redis(tmp_path)
+    ctx: dict[str, Any] = {"seen": []}
+    worker = _worker(redis.url(), ctx)
+    task = asyncio.create_task(worker.main())
+    pool = await create_pool(RedisSettings.from_dsn(redis.url()))
+    try:
+        await asyncio.sleep(0.3)
+        assert await enqueue(pool, "_record", time.time(), job_id="a", queue="q:test")
+        assert not await enqueue(pool, "_record", time.time(), job_id="a", queue="q:test"), "same id: no second job"
+        await _wait(ctx, 1)
+        assert ctx["seen"][0] < 0.5, "woken, not found by the 2 s fallback poll"
+        await asyncio.sleep(0.5)
+        assert len(ctx["seen"]) == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pool.aclose()
+        stop_redis(redis)
+
+
+@pytest.mark.timeout(60)
+async def test_the_worker_survives_a_redis_restart_and_runs_what_comes_after(tmp_path: Path) -> None:
+    redis = start_redis(tmp_path)
+    ctx: dict[str, Any] = {"seen": []}
+    task = asyncio.create_task(_worker(redis.url(), ctx).main())
+    try:
+        await asyncio.sleep(0.3)
+        stop_redis(redis)
+        await asyncio.sleep(1.5)
+        assert not task.done(), "the worker must not exit while Redis is down"
+        redis = start_redis(tmp_path)
+        pool = await create_pool(RedisSettings.from_dsn(redis.url()))
+        await enqueue(pool, "_record", time.time(), job_id="after-restart", queue="q:test")
+        await _wait(ctx, 1)
+        await pool.aclose()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        stop_redis(redis)

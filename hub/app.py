@@ -15,7 +15,7 @@ from .db.lifecycle import close_orm, init_orm
 from .keys import JOBS, METRICS, REDIS, SETTINGS, STORAGE
 from .metrics import Metrics
 from .middleware import request_context
-from .routes import agent_api, console, health, hooks, hooks_api, jobs_api, live, slack
+from .routes import agent_api, console, discord, health, hooks, hooks_api, jobs_api, live, slack
 from .services.jobs import JobServices, approval_policy
 from .settings import Settings
 from .storage import LocalStorage
@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> web.Application:
     for routes in (health, jobs_api, agent_api, live, console):
         routes.add_routes(app)
     slack.add_routes(app, settings)
+    discord.add_routes(app, settings)
     hooks.add_routes(app)
     hooks_api.add_routes(app)
     return app

@@ -11,6 +11,7 @@ from typing import Any
 
 from arq.connections import RedisSettings
 
+from bot.discord.adapter import DiscordAdapter
 from bot.ports import ChatAdapter
 from bot.slack.adapter import SlackAdapter
 from hub.db.lifecycle import close_orm, init_orm
@@ -34,6 +35,9 @@ def chat_adapters(settings: Settings, workspaces: SlackWorkspaces) -> dict[str, 
     adapters: dict[str, ChatAdapter] = {}
     if settings.slack_bot_token is not None or settings.slack_client_id is not None:
         adapters["slack"] = SlackAdapter(workspaces, settings.slack_api_url)
+    if settings.discord_application_id is not None or settings.discord_bot_token is not None:
+        bot_token = settings.discord_bot_token.get() if settings.discord_bot_token else None
+        adapters["discord"] = DiscordAdapter(settings.discord_api_url, settings.discord_application_id, bot_token)
     return adapters
 
 

@@ -1,0 +1,216 @@
+"""The Discord door, ``POST /discord/interactions``: verify the Ed25519 signature on the raw body, then answer.
+
+* PING → PONG.
+* ``/swarm`` (APPLICATION_COMMAND) → recorded with an outbox row in one statement (a repeated interaction id
+  inserts nothing) and answered DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE at once; the hub worker carries it out
+  (``jobs.tasks.discord``) and the job's messages follow through the interaction's webhook.
+* AUTOCOMPLETE of the tool name → the tenant's tool catalog.
+* A click on Approve / Deny (MESSAGE_COMPONENT) → decided here, by the member Discord signed for; the
+  message is updated in place (type 7), and anyone else gets an ephemeral explanation that changes nothing.
+
+Any signature failure, or a timestamp more than five minutes off, answers 401 and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from enum import IntEnum
+from typing import Any, Final
+from uuid import UUID
+
+from aiohttp import web
+from tortoise import connections
+
+from bot.discord.commands import (
+    InteractionDataError,
+    autocomplete_choices,
+    command_text,
+    focused_option,
+)  # fmt: skip
+from bot.discord.components import EPHEMERAL_FLAG, ApprovalDecision, decided_message, parse_approval_custom_id
+from bot.ports import ApprovalPrompt
+from hub.errors import BadRequest, NotFound, Unauthorized
+from hub.keys import JOBS, SETTINGS
+from hub.openapi import Response, endpoint
+from hub.security.discord import DiscordSignatureError, verify_discord_request
+from hub.services.admin import ensure_tenant
+from hub.settings import Settings
+from jobs import outbox
+from jobs.lifecycle import Decision
+from jobs.queue import HUB_QUEUE
+
+log = logging.getLogger(__name__)
+DISCORD_COMMAND_TASK: Final = "discord_command"
+INTERACTION_SOURCE: Final = "discord:interaction"
+SIGNATURE_WINDOW_S: Final = 300.0
+MAX_TEXT: Final = 4000
+NOT_AN_APPROVER: Final = "Only approvers can approve or deny this job; nothing was changed."
+STALE_BUTTON: Final = "This button is stale: the job no longer exists."
+
+
+class InteractionType(IntEnum):
+    PING = 1
+    APPLICATION_COMMAND = 2
+    MESSAGE_COMPONENT = 3
+    AUTOCOMPLETE = 4
+
+
+class Callback(IntEnum):
+    """Interaction response types we answer with."""
+
+    PONG = 1
+    CHANNEL_MESSAGE = 4
+    DEFERRED_CHANNEL_MESSAGE = 5
+    UPDATE_MESSAGE = 7
+    AUTOCOMPLETE_RESULT = 8
+
+
+Interaction = Mapping[str, Any]
+Handler = Callable[[web.Application, Interaction], Awaitable[dict[str, Any]]]
+
+
+def verify(settings: Settings, request: web.Request, body: bytes, now: float) -> None:
+    """Raise Unauthorized unless Discord signed ``timestamp + body`` recently with the application's key."""
+    assert settings.discord_public_key is not None
+    timestamp = request.headers.get("X-Signature-Timestamp", "")
+    try:
+        verify_discord_request(
+            settings.discord_public_key, request.headers.get("X-Signature-Ed25519", ""), timestamp, body
+        )
+    except DiscordSignatureError as exc:
+        raise Unauthorized(f"invalid request signature: {exc.reason}") from None
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > SIGNATURE_WINDOW_S:
+        raise Unauthorized("invalid request signature: the timestamp is too far from now")
+
+
+def ephemeral(text: str) -> dict[str, Any]:
+    """An answer only the person who acted sees."""
+    content = {"content": text, "flags": EPHEMERAL_FLAG, "allowed_mentions": {"parse": []}}
+    return {"type": int(Callback.CHANNEL_MESSAGE), "data": content}
+
+
+def user_of(interaction: Interaction) -> tuple[str, list[str]]:
+    """The signed identity: the member's user id and role ids in a guild, the user's id in a DM."""
+    member = interaction.get("member") or {}
+    user = member.get("user") or interaction.get("user") or {}
+    roles = [str(role) for role in member.get("roles") or []]
+    return str(user.get("id", "")), roles
+
+
+def channel_of(interaction: Interaction) -> str:
+    return str(interaction.get("channel_id") or (interaction.get("channel") or {}).get("id") or "")
+
+
+async def on_command(app: web.Application, interaction: Interaction) -> dict[str, Any]:
+    """Record the command and defer: the hub worker answers through the interaction's webhook."""
+    data = interaction.get("data") or {}
+    try:
+        text = command_text(data)
+    except InteractionDataError as exc:
+        return ephemeral(f"{exc}. Try /swarm help")
+    user, _ = user_of(interaction)
+    interaction_id = str(interaction.get("id", ""))
+    command = {
+        "interaction_id": interaction_id, "token": str(interaction.get("token", "")),
+        "guild_id": str(interaction.get("guild_id") or ""), "channel_id": channel_of(interaction),
+        "user_id": user, "text": text[:MAX_TEXT], "received_at": time.time(),
+    }  # fmt: skip
+    message = await outbox.record_inbound(
+        connections.get("default"), source=INTERACTION_SOURCE, delivery_id=interaction_id,
+        task=DISCORD_COMMAND_TASK, payload=command, queue=HUB_QUEUE,
+    )  # fmt: skip
+    if message is None:
+        log.info("repeated Discord interaction ignored", extra={"delivery_id": interaction_id})
+    else:
+        app[JOBS].effects.send_later([message])
+    runs_a_job = data["options"][0]["name"] == "tool"  # checked by command_text
+    return {
+        "type": int(Callback.DEFERRED_CHANNEL_MESSAGE),
+        **({} if runs_a_job else {"data": {"flags": EPHEMERAL_FLAG}}),
+    }
+
+
+async def on_autocomplete(app: web.Application, interaction: Interaction) -> dict[str, Any]:
+    """Tool names from the tenant's catalog matching what has been typed so far."""
+    try:
+        focused = focused_option(interaction.get("data") or {})
+    except InteractionDataError:
+        focused = None
+    choices: list[dict[str, str]] = []
+    if focused is not None and focused[0] == "name":
+        tenant = await ensure_tenant()
+        choices = autocomplete_choices(focused[1], await app[JOBS].tool_catalog(tenant.id))
+    return {"type": int(Callback.AUTOCOMPLETE_RESULT), "data": {"choices": choices}}
+
+
+def is_approver(settings: Settings, interaction: Interaction) -> bool:
+    user, roles = user_of(interaction)
+    approvers = set(settings.discord_approvers)
+    return bool(user) and (user in approvers or any(role in approvers for role in roles))
+
+
+async def on_component(app: web.Application, interaction: Interaction) -> dict[str, Any]:
+    """Approve / Deny: only approvers decide, once; the message then shows the decision without buttons."""
+    parsed = parse_approval_custom_id(str((interaction.get("data") or {}).get("custom_id", "")))
+    if parsed is None:
+        return ephemeral("This button is not one of ours; nothing was changed.")
+    if not is_approver(app[SETTINGS], interaction):
+        return ephemeral(NOT_AN_APPROVER)
+    action, job_ref = parsed
+    user, _ = user_of(interaction)
+    try:
+        job_id = UUID(job_ref)
+    except ValueError:
+        return ephemeral(STALE_BUTTON)
+    decision = Decision.APPROVED if action is ApprovalDecision.APPROVE else Decision.DENIED
+    tenant = await ensure_tenant()
+    by = f"discord:{interaction.get('guild_id') or 'dm'}:{user}"
+    try:
+        job, decided, reason = await app[JOBS].decide(tenant.id, job_id, decision, by=by, user_id=user)
+    except NotFound:
+        return ephemeral(STALE_BUTTON)
+    if not decided:
+        return ephemeral(reason[0].upper() + reason[1:] + "; nothing was changed.")
+    prompt = ApprovalPrompt(str(job.id), job.tool, dict(job.arguments), job.requester)
+    return {"type": int(Callback.UPDATE_MESSAGE), "data": decided_message(prompt, action, user)}
+
+
+async def on_ping(app: web.Application, interaction: Interaction) -> dict[str, Any]:
+    return {"type": int(Callback.PONG)}
+
+
+HANDLERS: Final[dict[int, Handler]] = {
+    InteractionType.PING: on_ping,
+    InteractionType.APPLICATION_COMMAND: on_command,
+    InteractionType.AUTOCOMPLETE: on_autocomplete,
+    InteractionType.MESSAGE_COMPONENT: on_component,
+}
+
+
+@endpoint(
+    "Discord: interactions (PING, /swarm, autocomplete, approval buttons), signed with Ed25519",
+    tags=("discord",),
+    responses={200: Response("the interaction response: PONG, deferred, autocomplete choices or an update"),
+               400: Response("not an interaction we handle"),
+               401: Response("unsigned, tampered or stale request")},
+)  # fmt: skip
+async def discord_interactions(request: web.Request) -> web.Response:
+    body = await request.read()
+    verify(request.app[SETTINGS], request, body, time.time())
+    try:
+        interaction = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+    kind = interaction.get("type") if isinstance(interaction, dict) else None
+    handler = HANDLERS.get(kind) if isinstance(kind, int) else None
+    if handler is None:
+        raise BadRequest("not an interaction type this endpoint handles")
+    return web.json_response(await handler(request.app, interaction))
+
+
+def add_routes(app: web.Application, settings: Settings) -> None:
+    """Mount the door when DISCORD_PUBLIC_KEY is set."""
+    if settings.discord_public_key is not None:
+        app.router.add_post("/discord/interactions", discord_interactions)

@@ -142,8 +142,7 @@ class EffectApplier:
 
 async def apply(redis: ArqRedis, tenant_id: UUID, effects: Effects) -> None:
     """Send outbox rows now (the relay retries what fails), publish events, deliver aborts."""
-    for message in effects.outbox:
-        await outbox.send_now(redis, message)
+    await outbox.send_batch(redis, effects.outbox)
     try:
         await publish(redis, tenant_id, effects.events)
         await notify_threads(redis, effects)

@@ -14,11 +14,12 @@ from typing import Any
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from hub.db.models import OutboxMessage
 
-from .queue import Enqueue, enqueue, enqueue_many
+from .queue import Enqueue, enqueue_many
 
 log = logging.getLogger(__name__)
 RELAY_BATCH = 200
@@ -48,27 +49,28 @@ async def add(
     )
 
 
-async def send(redis: ArqRedis, message: OutboxMessage) -> None:
-    """Enqueue one outbox row (deferred rows keep their due time in arq too)."""
-    assert message.queue is not None and message.dedupe_key is not None
-    due = message.available_at if message.available_at > utcnow() else None
-    await enqueue(redis, message.task, message.payload, job_id=message.dedupe_key, queue=message.queue,
-                  defer_until=due)  # fmt: skip
-
-
-async def send_batch(redis: ArqRedis, messages: list[OutboxMessage]) -> bool:
-    """Enqueue rows in one pipeline and mark them sent in one statement; False when Redis failed
-    (the relay sends them later)."""
-    if not messages:
-        return True
+def _enqueue_items(messages: list[OutboxMessage]) -> list[Enqueue]:
+    """arq jobs for outbox rows; deferred rows keep their due time in arq too."""
     now = utcnow()
-    items = [
+    return [
         Enqueue(m.task, (m.payload,), m.dedupe_key or f"outbox-{m.id}", m.queue or "",
                 m.available_at if m.available_at > now else None)
         for m in messages
     ]  # fmt: skip
+
+
+async def send(redis: ArqRedis, message: OutboxMessage) -> None:
+    """Enqueue one outbox row again (its arq job id makes this a no-op while the job exists)."""
+    await enqueue_many(redis, _enqueue_items([message]))
+
+
+async def send_batch(redis: ArqRedis, messages: list[OutboxMessage]) -> bool:
+    """Fast path after commit: enqueue rows in one round trip and mark them sent in one statement;
+    False when Redis failed (the relay sends them later)."""
+    if not messages:
+        return True
     try:
-        await enqueue_many(redis, items)
+        await enqueue_many(redis, _enqueue_items(messages))
     except (RedisError, OSError) as exc:
         log.warning("enqueue deferred to the outbox relay", extra={"error": type(exc).__name__, "rows": len(messages)})
         return False
@@ -76,20 +78,8 @@ async def send_batch(redis: ArqRedis, messages: list[OutboxMessage]) -> bool:
     return True
 
 
-async def send_now(redis: ArqRedis, message: OutboxMessage) -> bool:
-    """Fast path right after commit: enqueue and mark sent; the relay retries on failure."""
-    try:
-        await send(redis, message)
-    except (RedisError, OSError) as exc:
-        log.warning("enqueue deferred to the outbox relay", extra={"error": type(exc).__name__})
-        return False
-    await OutboxMessage.filter(id=message.id, sent_at__isnull=True).update(sent_at=utcnow())
-    return True
-
-
 async def relay_once(redis: ArqRedis, *, horizon_s: float = 60.0) -> int:
-    """Send due (or soon due) unsent rows; return how many were sent."""
-    sent = 0
+    """Send due (or soon due) unsent rows, a batch at a time; return how many were sent."""
     async with in_transaction() as connection:
         rows = (
             await OutboxMessage.filter(sent_at__isnull=True, available_at__lte=utcnow() + timedelta(seconds=horizon_s))
@@ -98,19 +88,20 @@ async def relay_once(redis: ArqRedis, *, horizon_s: float = 60.0) -> int:
             .select_for_update(skip_locked=True)
             .using_db(connection)
         )
-        for row in rows:
-            try:
-                await send(redis, row)
-            except (RedisError, OSError) as exc:
-                await (
-                    OutboxMessage.filter(id=row.id)
-                    .using_db(connection)
-                    .update(attempts=row.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:500])
-                )
-                break
-            await OutboxMessage.filter(id=row.id).using_db(connection).update(sent_at=utcnow())
-            sent += 1
-    return sent
+        if not rows:
+            return 0
+        ids = [row.id for row in rows]
+        try:
+            await enqueue_many(redis, _enqueue_items(rows))
+        except (RedisError, OSError) as exc:
+            await (
+                OutboxMessage.filter(id__in=ids)
+                .using_db(connection)
+                .update(attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:500])
+            )
+            return 0
+        await OutboxMessage.filter(id__in=ids).using_db(connection).update(sent_at=utcnow())
+    return len(rows)
 
 
 async def purge_sent(older_than_s: float = 86400.0) -> int:

@@ -139,3 +139,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     token_actions = tokens.add_subparsers(dest="action", required=True)
     token_actions.add_parser("add", help="create an API token and print it once").add_argument("name")
     tokens.set_defaults(handler=_cmd_tokens)
+
+    from .discord_cli import add_discord_commands
+
+    add_discord_commands(sub)

@@ -15,6 +15,7 @@ from hub.services.admin import DEFAULT_TENANT, ensure_tenant
 from hub.settings import Settings
 
 TOKEN_CACHE_TTL_S = 60.0
+MISS_CACHE_TTL_S = 5.0  # a workspace installed through another hub process is seen within seconds
 
 
 class SlackWorkspaces:
@@ -29,7 +30,8 @@ class SlackWorkspaces:
         """The bot token to use for ``team_id``: the installation's, else the single-workspace token."""
         if team_id:
             cached = self._cache.get(team_id)
-            if cached is not None and time.monotonic() - cached[0] < TOKEN_CACHE_TTL_S:
+            ttl_s = TOKEN_CACHE_TTL_S if cached is not None and cached[1] is not None else MISS_CACHE_TTL_S
+            if cached is not None and time.monotonic() - cached[0] < ttl_s:
                 return cached[1]
             installation = await SlackInstallation.get_or_none(team_id=team_id)
             token = self.single_token

@@ -3,6 +3,7 @@ interaction's webhook, against a strict fake of Discord's API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -89,3 +90,23 @@ async def test_the_door_refuses_forgeries_runs_repeats_once_and_answers_other_co
     _, answer, _ = await discord.interact(interaction(4, typing))
     assert answer == {"type": 8, "data": {"choices": [{"name": "demo.echo", "value": "demo.echo"}]}}
     assert (await post(url, {"type": 1}))[1] == {"type": 1}
+
+
+async def test_refusals_are_logged_on_the_job_and_the_worker_carries_on(discord: Discord) -> None:
+    lost = interaction(2, swarm("tool", name="demo.echo", args="text=lost"))
+    assert (await post(discord.swarm.url, lost))[1] == {"type": 5}  # Discord never learns of this answer
+
+    await wait_for(lambda: bool(discord.fake.calls_to("PATCH", ORIGINAL)))
+    (job,) = await discord.jobs()
+    job = await discord.swarm.wait_job(job["id"])
+    assert job["status"] == "succeeded", "a chat refusal does not fail the job"
+    for _ in range(100):
+        logs = [e["data"]["message"] for e in (await discord.swarm.job(job["id"]))["events"] if e["kind"] == "log"]
+        if logs:
+            break
+        await asyncio.sleep(0.1)
+    assert any("discord refused" in message and "Unknown Webhook" in message for message in logs), logs
+
+    help_command = interaction(2, swarm("help"))
+    await discord.interact(help_command)
+    await wait_for(lambda: bool(discord.fake.messages[discord.fake.originals[help_command["token"]]]["content"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from hub.middleware import request_context
 from hub.routes import discord
 from hub.settings import Settings
 from tests.discord.support import PUBLIC_KEY, signed
+from tests.fakes.discord_api import DiscordApiFake
 
 VECTOR_BODY = b'{"type":1}'
 VECTOR_HEADERS = {
@@ -75,3 +77,14 @@ def test_the_door_is_closed_without_a_public_key(tmp_path: Any) -> None:
     discord.add_routes(app, Settings.from_env({"GARAGESWARM_DATA_DIR": str(tmp_path)}))
 
     assert not [r for r in app.router.routes() if "discord" in str(r.resource)]
+
+
+async def test_a_command_that_is_not_ours_is_answered_only_to_the_asker(door: Any) -> None:
+    body = json.dumps({"type": 2, "id": "1", "token": "t", "data": {"name": "other", "type": 1}}).encode()
+
+    response = await door.post("/discord/interactions", data=body, headers=signed(body, 1_700_000_030))
+
+    answer = await response.json()
+    assert response.status == 200 and answer["type"] == 4 and answer["data"]["flags"] == 64
+    assert "not the /swarm slash command" in answer["data"]["content"]
+    DiscordApiFake().record_answer("t", answer)  # Discord would take it

@@ -15,7 +15,8 @@ from .db.lifecycle import close_orm, init_orm
 from .keys import JOBS, METRICS, REDIS, SETTINGS, STORAGE
 from .metrics import Metrics
 from .middleware import request_context
-from .routes import agent_api, console, discord, health, hooks, hooks_api, jobs_api, live, slack
+from .routes import agent_api, console, discord, health, hooks, hooks_api, jobs_api, live, people_api, slack
+from .routes import auth as auth_routes
 from .services.jobs import JobServices, approval_policy
 from .settings import Settings
 from .storage import LocalStorage
@@ -44,6 +45,8 @@ def create_app(settings: Settings) -> web.Application:
     discord.add_routes(app, settings)
     hooks.add_routes(app)
     hooks_api.add_routes(app)
+    auth_routes.add_routes(app, settings)
+    people_api.add_routes(app)
     return app
 
 

@@ -59,6 +59,10 @@ class KeyCache:
             self._entries.clear()
         self._entries[key_hash] = (time.monotonic(), identity)
 
+    def clear(self) -> None:
+        """Forget every verified key (after a revocation)."""
+        self._entries.clear()
+
 
 AUTH_CACHE = web.AppKey("auth_cache", KeyCache)
 

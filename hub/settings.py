@@ -169,6 +169,10 @@ class Settings:
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: Secret | None = None
+    oidc_scopes: str = "openid email profile"
+    oidc_groups_claim: str = "groups"
+    oidc_role_map: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (group, role, tool patterns)
+    session_ttl_s: float = 8 * 3600.0
     webhook_max_body_bytes: int = 1024 * 1024
     webhook_rate_limit_per_min: int = 600
     webhook_retry_schedule_s: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0)
@@ -200,6 +204,8 @@ class Settings:
         if heartbeat_timeout_s <= heartbeat_interval_s:
             raise SettingsError("GARAGESWARM_HEARTBEAT_TIMEOUT_S must be greater than GARAGESWARM_HEARTBEAT_INTERVAL_S")
         _check_slack_install(read)
+        if read.raw("OIDC_ISSUER") and not read.raw("OIDC_CLIENT_ID"):
+            raise SettingsError("OIDC_CLIENT_ID is required when OIDC_ISSUER is set")
         return cls(
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(read.env),
             database_url=read.url("DATABASE_URL", ("postgresql", "postgres")),
@@ -236,6 +242,10 @@ class Settings:
             oidc_issuer=read.url("OIDC_ISSUER", ("https", "http")),
             oidc_client_id=read.raw("OIDC_CLIENT_ID"),
             oidc_client_secret=read.secret("OIDC_CLIENT_SECRET"),
+            oidc_scopes=read.string("OIDC_SCOPES", "openid email profile"),
+            oidc_groups_claim=read.string("OIDC_GROUPS_CLAIM", "groups"),
+            oidc_role_map=_role_map(read, "OIDC_ROLE_MAP"),
+            session_ttl_s=read.number("GARAGESWARM_SESSION_TTL_S", 8 * 3600.0, low=60, high=30 * 86400),
             webhook_max_body_bytes=read.integer(
                 "GARAGESWARM_WEBHOOK_MAX_BYTES", 1024 * 1024, low=1024, high=64 * 1024 * 1024
             ),
@@ -316,3 +326,24 @@ def _networks(read: _Reader, name: str) -> tuple[str, ...]:
         except ValueError:
             raise SettingsError(f"{name}: {network!r} is not an IP address or network like 10.0.0.0/8") from None
     return networks
+
+
+ROLE_NAMES = ("admin", "operator", "approver", "viewer")
+
+
+def _role_map(read: _Reader, name: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """``GROUP=ROLE[:PATTERN|PATTERN],...``: ID-token groups granting roles (operators with tool patterns)."""
+    value = read.raw(name)
+    entries = []
+    for part in (value or "").split(","):
+        if not part.strip():
+            continue
+        group, sep, grant = part.strip().partition("=")
+        role, _, patterns = grant.partition(":")
+        tools = tuple(p.strip() for p in patterns.split("|") if p.strip())
+        if not sep or not group.strip() or role.strip() not in ROLE_NAMES:
+            raise SettingsError(f"{name}: {part.strip()!r} is not GROUP=ROLE with ROLE one of {', '.join(ROLE_NAMES)}")
+        if any(t != "*" and not _PATTERN_RE.match(t) for t in tools):
+            raise SettingsError(f"{name}: {part.strip()!r} has a tool pattern that is not server.tool, server.* or *")
+        entries.append((group.strip(), role.strip(), tools))
+    return tuple(entries)

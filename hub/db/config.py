@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 # Every module holding Tortoise models of the one app "models" (one migration history).
-MODELS_MODULES: tuple[str, ...] = ("hub.db.models", "hub.db.webhook_models")
+MODELS_MODULES: tuple[str, ...] = ("hub.db.models", "hub.db.webhook_models", "hub.db.auth_models")
 MIGRATIONS_MODULE = "migrations"
 
 

@@ -1,0 +1,185 @@
+"""The sign-in doors: ``/auth/login`` → the OpenID provider → ``/auth/callback`` → a session;
+``/auth/logout``; ``/auth/link/{code}`` binds a chat identity to whoever signs in with it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from hub.db.models import User
+from hub.errors import ApiError, BadRequest, NotFound, ServiceUnavailable, Unauthorized
+from hub.keys import REDIS, SETTINGS
+from hub.openapi import Response, endpoint
+from hub.routes.auth_schemas import SignedOut
+from hub.security.oidc import IdTokenError
+from hub.services.admin import ensure_tenant
+from hub.settings import Settings
+from hub.sso import people
+from hub.sso.audit import Action, record
+from hub.sso.provider import Identity, OidcProvider, ProviderError
+from hub.sso.sessions import PendingLogin, Session, SessionStore, new_pending
+from hub.webhooks.secrets import dev_secret_key
+
+log = logging.getLogger(__name__)
+COOKIE = "gs_session"
+AFTER_LOGIN = "/api/v1/me"
+OIDC = web.AppKey("oidc", OidcProvider)
+SESSIONS = web.AppKey("sessions", SessionStore)
+REDIRECT = Response("redirect (Location header)", media_type="text/plain")
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def _provider(request: web.Request) -> OidcProvider:
+    provider = request.app.get(OIDC)
+    if provider is None:
+        raise ServiceUnavailable("sign-in is not configured (OIDC_ISSUER, OIDC_CLIENT_ID)")
+    return provider
+
+
+async def _start(request: web.Request, link_code: str | None) -> web.Response:
+    provider = _provider(request)
+    state, pending = new_pending(link_code)
+    await request.app[SESSIONS].save_pending(state, pending)
+    try:
+        url = await provider.authorization_url(state, pending)
+    except ProviderError as exc:
+        raise ServiceUnavailable(str(exc)) from None
+    raise web.HTTPFound(url, headers={"Cache-Control": "no-store"})
+
+
+@endpoint(
+    "Sign in: redirect to the OpenID provider",
+    tags=("auth",),
+    responses={302: REDIRECT, 503: Response("sign-in is not configured or the provider is unreachable")},
+)
+async def login(request: web.Request) -> web.Response:
+    return await _start(request, None)
+
+
+@endpoint(
+    "Link a chat identity: sign in with the one-time code from /swarm login",
+    tags=("auth",),
+    responses={302: REDIRECT, 404: Response("unknown, used or expired link")},
+)
+async def link(request: web.Request) -> web.Response:
+    code = request.match_info["code"]
+    if not await people.link_code_valid(code):
+        raise NotFound("this sign-in link is unknown, used or expired: ask /swarm login for a new one")
+    return await _start(request, code)
+
+
+async def _failed(request: web.Request, reason: str, error: ApiError) -> ApiError:
+    await record(
+        Action.LOGIN_FAILED, actor="anonymous", source="sso", data={"reason": reason, "remote": request.remote or ""}
+    )
+    log.warning("sign-in refused: %s", reason)
+    return error
+
+
+async def _authenticate(request: web.Request, provider: OidcProvider) -> tuple[PendingLogin, Identity]:
+    query = request.query
+    if "error" in query:
+        raise await _failed(request, f"provider error: {query['error'][:100]}", Unauthorized("sign-in was refused"))
+    pending = await request.app[SESSIONS].take_pending(query.get("state", ""))
+    if pending is None:
+        raise await _failed(request, "unknown or used state", BadRequest("this sign-in is unknown or already used"))
+    meta = await provider.metadata()
+    if "iss" in query and query["iss"] != meta.issuer:  # RFC 9207: mix-up attack
+        raise await _failed(request, "wrong iss in the redirect", Unauthorized("sign-in refused: wrong issuer"))
+    if not query.get("code"):
+        raise await _failed(request, "no code", BadRequest("the provider sent no code"))
+    try:
+        identity = await provider.finish(query["code"], pending)
+    except (IdTokenError, ProviderError) as exc:
+        raise await _failed(request, str(exc), Unauthorized(f"sign-in refused: {exc}")) from None
+    return pending, identity
+
+
+@endpoint(
+    "The provider's redirect back: checks everything, then starts a session",
+    tags=("auth",),
+    query={"code": "authorization code", "state": "the login's state", "iss": "RFC 9207 issuer"},
+    responses={303: REDIRECT, 400: Response("unknown or used state"), 401: Response("refused sign-in")},
+)
+async def callback(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    provider = _provider(request)
+    pending, identity = await _authenticate(request, provider)
+    tenant = await ensure_tenant()
+    groups = people.groups_of(identity.claims, settings.oidc_groups_claim)
+    user = await people.sign_in(tenant.id, identity.issuer, identity.claims, groups)
+    actor = f"user:{user.id}"
+    await record(
+        Action.LOGIN,
+        actor=actor,
+        source="sso",
+        tenant_id=tenant.id,
+        data={"subject": identity.claims["sub"], "groups": groups},
+    )
+    if pending.link_code is not None:
+        ref = await people.redeem_link_code(pending.link_code, user)
+        if ref is not None:
+            await record(
+                Action.IDENTITY_LINKED,
+                actor=actor,
+                source="sso",
+                tenant_id=tenant.id,
+                target=f"{ref.platform}:{ref.team_id}:{ref.platform_user_id}",
+            )
+    cookie = await request.app[SESSIONS].create(Session(user_id=str(user.id), tenant_id=str(tenant.id)))
+    response = web.HTTPSeeOther(AFTER_LOGIN, headers={"Cache-Control": "no-store"})
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=int(settings.session_ttl_s),
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=_secure(settings),
+    )
+    raise response
+
+
+@endpoint("Sign out: end the session", tags=("auth",), responses={200: Response("signed out", SignedOut)})
+async def logout(request: web.Request) -> web.Response:
+    session = await request.app[SESSIONS].get(request.cookies.get(COOKIE))
+    await request.app[SESSIONS].delete(request.cookies.get(COOKIE))
+    if session is not None:
+        await record(Action.LOGOUT, actor=f"user:{session.user_id}", source="sso")
+    response = web.json_response(SignedOut(signed_out=True).model_dump())
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+def _secure(settings: Settings) -> bool:
+    parts = urlsplit(settings.hub_url)
+    return not (parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS)
+
+
+async def signed_in(request: web.Request) -> tuple[User, Session]:
+    """The person whose session cookie came with the request, or 401."""
+    session = await request.app[SESSIONS].get(request.cookies.get(COOKIE))
+    user = await User.get_or_none(id=session.user_id) if session else None
+    if session is None or user is None:
+        raise Unauthorized("not signed in: start at /auth/login")
+    return user, session
+
+
+async def _state(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    key = settings.secret_key.get() if settings.secret_key else dev_secret_key(settings.data_dir)
+    app[SESSIONS] = SessionStore(app[REDIS], key, settings.session_ttl_s)
+    yield
+
+
+def add_routes(app: web.Application, settings: Settings) -> None:
+    if settings.oidc_issuer and settings.oidc_client_id:
+        app[OIDC] = OidcProvider(settings)
+    app.cleanup_ctx.append(_state)
+    app.router.add_get("/auth/login", login)
+    app.router.add_get("/auth/callback", callback)
+    app.router.add_post("/auth/logout", logout)
+    app.router.add_get("/auth/link/{code}", link)

@@ -1,0 +1,160 @@
+"""Bodies of the sign-in, people, token and audit APIs (their JSON Schemas feed OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from hub.routes.schemas import _examples
+
+_USER = "0b7c3a52-3a3e-4c3b-9a57-4b1d0a1e9c11"
+_TOKEN = "7d1e2f30-1111-4c3b-9a57-4b1d0a1e9c11"
+_AT = "2026-11-25T10:00:00Z"
+Scope = Literal["read", "run", "approve", "admin"]
+RoleName = Literal["admin", "operator", "approver", "viewer"]
+
+
+class ChatIdentityView(BaseModel):
+    platform: str
+    team_id: str
+    platform_user_id: str
+
+
+class Me(BaseModel):
+    id: UUID
+    email: str | None
+    display_name: str
+    roles: list[str]
+    tool_patterns: list[str]
+    chat_identities: list[ChatIdentityView]
+
+    model_config = _examples(
+        {
+            "id": _USER,
+            "email": "ada@example.com",
+            "display_name": "Ada",
+            "roles": ["operator"],
+            "tool_patterns": ["demo.*"],
+            "chat_identities": [{"platform": "slack", "team_id": "T012", "platform_user_id": "U34"}],
+        }
+    )
+
+
+class SignedOut(BaseModel):
+    signed_out: bool
+
+    model_config = _examples({"signed_out": True})
+
+
+class CreateToken(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[Scope] = Field(min_length=1)
+    expires_in_days: int | None = Field(default=90, ge=1, le=366, description="null: never expires")
+
+    model_config = _examples({"name": "ci", "scopes": ["run"], "expires_in_days": 30})
+
+
+class TokenView(BaseModel):
+    id: UUID
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    model_config = _examples(
+        {
+            "id": _TOKEN,
+            "name": "ci",
+            "prefix": "a1b2c3d4e5f6",
+            "scopes": ["run"],
+            "created_at": _AT,
+            "expires_at": "2026-12-25T10:00:00Z",
+            "revoked_at": None,
+        }
+    )
+
+
+class NewToken(TokenView):
+    token: str = Field(description="shown once: it is stored only as a hash")
+
+    model_config = _examples(
+        {
+            "id": _TOKEN,
+            "name": "ci",
+            "prefix": "a1b2c3d4e5f6",
+            "scopes": ["run"],
+            "created_at": _AT,
+            "expires_at": "2026-12-25T10:00:00Z",
+            "revoked_at": None,
+            "token": "gs_a1b2c3d4e5f6_...",
+        }
+    )
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenView]
+
+    model_config = _examples({"tokens": []})
+
+
+class CreateGrant(BaseModel):
+    user_id: UUID
+    role: RoleName
+    tools: list[str] = Field(default_factory=list, description="operator: tool patterns such as git.* or *")
+
+    model_config = _examples({"user_id": _USER, "role": "operator", "tools": ["demo.*"]})
+
+
+class GrantView(BaseModel):
+    id: UUID
+    user_id: UUID
+    role: str
+    tools: list[str]
+    granted_by: str
+    created_at: datetime
+
+    model_config = _examples(
+        {
+            "id": _TOKEN,
+            "user_id": _USER,
+            "role": "operator",
+            "tools": ["demo.*"],
+            "granted_by": "user:…",
+            "created_at": _AT,
+        }
+    )
+
+
+class AuditView(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    source: str
+    target: str
+    data: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    entries: list[AuditView]
+
+    model_config = _examples(
+        {
+            "entries": [
+                {
+                    "id": 1,
+                    "at": _AT,
+                    "actor": f"user:{_USER}",
+                    "action": "token_created",
+                    "source": "api",
+                    "target": f"token:{_TOKEN}",
+                    "data": {"scopes": ["run"]},
+                }
+            ]
+        }
+    )

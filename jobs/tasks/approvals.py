@@ -13,7 +13,7 @@ from hub.errors import NotFound
 from jobs.lifecycle import Decision
 
 from ..context import WorkerContext, context_of
-from .slack import deliver_answer
+from .chat import deliver_answer
 
 log = logging.getLogger(__name__)
 

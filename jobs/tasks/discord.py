@@ -16,7 +16,7 @@ from hub.services.admin import ensure_tenant
 from hub.services.commands import Requester, handle_text
 
 from ..context import context_of
-from .slack import _claim, deliver_answer
+from .chat import claim, deliver_answer
 
 log = logging.getLogger(__name__)
 PLATFORM = "discord"
@@ -25,7 +25,7 @@ PLATFORM = "discord"
 async def discord_command(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     """A ``/swarm`` interaction: a job reports through the interaction; anything else is answered in place."""
     context = context_of(ctx)
-    delivery = await _claim(int(payload["delivery_id"]))
+    delivery = await claim(int(payload["delivery_id"]))
     if delivery is None:
         return "already handled"
     guild, channel, user = str(payload["guild_id"]), str(payload["channel_id"]), str(payload["user_id"])

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.ports import ChatDeliveryError, ChatRateLimited, ChatReply, ThreadRef
+from bot.ports import ChatReply, ThreadRef
 from bot.slack.adapter import SlackAdapter
 from hub.db.models import DeliveryStatus, InboundDelivery, Origin
 from hub.services.commands import Requester, handle_text
 
 from ..context import WorkerContext, context_of
+from .chat import claim, deliver_answer
 
 log = logging.getLogger(__name__)
-ANSWER_ATTEMPTS = 4
-MAX_WAIT_S = 30.0
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>\s*")
 
 
@@ -36,13 +33,6 @@ def mention_text(text: str) -> str:
     """``<@U123> tool demo.echo text=hi`` → ``tool demo.echo text=hi`` (Slack escapes &, <, > in text)."""
     stripped = _LEADING_MENTION.sub("", text, count=1)
     return stripped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-async def _claim(delivery_id: int) -> InboundDelivery | None:
-    delivery = await InboundDelivery.get_or_none(id=delivery_id)
-    if delivery is None or delivery.status is not DeliveryStatus.RECEIVED:
-        return None
-    return delivery
 
 
 async def _carry_out(context: WorkerContext, delivery: InboundDelivery, command: SlackCommand) -> str:
@@ -67,25 +57,9 @@ async def _carry_out(context: WorkerContext, delivery: InboundDelivery, command:
     return outcome.reply
 
 
-async def deliver_answer(send: Callable[[], Awaitable[None]]) -> None:
-    """Send an answer, waiting out rate limits (Retry-After) a few times; a refusal is logged, never raised."""
-    for attempt in range(ANSWER_ATTEMPTS):
-        try:
-            await send()
-            return
-        except ChatRateLimited as exc:
-            if attempt == ANSWER_ATTEMPTS - 1:
-                log.error("Slack kept rate-limiting an answer; giving up")
-                return
-            await asyncio.sleep(min(exc.retry_after_s, MAX_WAIT_S))
-        except ChatDeliveryError as exc:
-            log.error("could not answer in Slack", extra={"error": exc.error})
-            return
-
-
 async def slack_command(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     """A /swarm slash command: a job reports in its own thread; anything else is answered privately."""
-    delivery = await _claim(int(payload["delivery_id"]))
+    delivery = await claim(int(payload["delivery_id"]))
     if delivery is None:
         return "already handled"
     command = SlackCommand(
@@ -97,7 +71,7 @@ async def slack_command(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
 
 async def slack_mention(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     """``@GarageSwarm <command>`` in a channel: like the slash command, answered in the mention's thread."""
-    delivery = await _claim(int(payload["delivery_id"]))
+    delivery = await claim(int(payload["delivery_id"]))
     if delivery is None:
         return "already handled"
     command = SlackCommand(

@@ -29,6 +29,8 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.dispatch
+	$(BIN)/python -m bench.slack_ack
+	$(BIN)/python -m bench.ingest
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,7 +9,7 @@ from aiohttp import web
 from tortoise import connections
 
 from bot.commands import CommandError
-from hub.auth import authenticate_caller
+from hub.auth import Caller, authenticate_caller
 from hub.db.models import Artifact, Job, JobStatus, Origin, Worker
 from hub.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
 from hub.keys import JOBS, SETTINGS, STORAGE
@@ -17,10 +17,13 @@ from hub.openapi import Response, endpoint, read_json
 from hub.routes.schemas import CreateJob, JobList, JobView, WorkerList
 from hub.routes.views import job_view, worker_name, worker_view
 from hub.services import jobs as job_service
+from hub.sso.audit import Action, record
+from hub.sso.guard import require_approver, require_reader, require_run
 from jobs.lifecycle import Decision, NewJob
 
 API = ("apiToken",)
 NOT_FOUND = Response("no such job in your tenant")
+FORBIDDEN = Response("your roles (or the token's scopes) do not allow this")
 LIST_LIMIT_MAX = 200
 
 
@@ -35,11 +38,13 @@ def _uuid(raw: str, what: str) -> UUID:
     "Create a job: run SERVER.TOOL on an agent that has it",
     tags=("jobs",), security=API, request=CreateJob,
     responses={201: Response("created and queued", JobView), 200: Response("repeated idempotency key", JobView),
-               401: Response("missing or invalid API token"), 422: Response("unknown tool or invalid arguments")},
+               401: Response("missing or invalid API token"), 403: FORBIDDEN,
+               422: Response("unknown tool or invalid arguments")},
 )  # fmt: skip
 async def create_job(request: web.Request) -> web.Response:
     caller = await authenticate_caller(request)
     body = await read_json(request, CreateJob)
+    await require_run(request, caller, body.tool)
     new = NewJob(
         tenant_id=caller.tenant_id, origin=Origin.API, tool=body.tool, arguments=body.arguments,
         requester=f"api:{caller.name}", idempotency_key=body.idempotency_key,
@@ -60,6 +65,7 @@ async def create_job(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def list_jobs(request: web.Request) -> web.Response:
     caller = await authenticate_caller(request)
+    await require_reader(request, caller)
     query = Job.filter(tenant_id=caller.tenant_id)
     if status := request.query.get("status"):
         if status not in {s.value for s in JobStatus}:
@@ -80,6 +86,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def get_job(request: web.Request) -> web.Response:
     caller = await authenticate_caller(request)
+    await require_reader(request, caller)
     job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
     events, artifacts = await job_service.job_details(job)
     return web.json_response(text=job_view(job, await worker_name(job), events, artifacts).model_dump_json())
@@ -87,25 +94,39 @@ async def get_job(request: web.Request) -> web.Response:
 
 @endpoint(
     "Cancel a job (a running one is stopped on its agent through MCP cancellation)",
-    tags=("jobs",), security=API, responses={200: Response("the job after the request", JobView), 404: NOT_FOUND},
+    tags=("jobs",), security=API, responses={200: Response("the job after the request", JobView), 403: FORBIDDEN,
+               404: NOT_FOUND},
 )  # fmt: skip
 async def cancel_job(request: web.Request) -> web.Response:
     caller = await authenticate_caller(request)
     job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
+    await require_run(request, caller, job.tool)
     job = await request.app[JOBS].cancel(caller.tenant_id, job.id, by=f"api:{caller.name}")
+    await record(Action.JOB_CANCELLED, actor=_actor(caller), source="api", target=f"job:{job.id}",
+                 tenant_id=caller.tenant_id, data={"tool": job.tool, "status": job.status.value})  # fmt: skip
     return web.json_response(text=job_view(job, await worker_name(job)).model_dump_json())
+
+
+def _actor(caller: Caller) -> str:
+    return f"user:{caller.user_id}" if caller.user_id else f"token:{caller.token_id}"
 
 
 async def _decide(request: web.Request, decision: Decision) -> web.Response:
     caller = await authenticate_caller(request)
+    await require_approver(request, caller)
     job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
-    job, decided, reason = await request.app[JOBS].decide(caller.tenant_id, job.id, decision, by=f"api:{caller.name}")
+    job, decided, reason = await request.app[JOBS].decide(
+        caller.tenant_id, job.id, decision, by=f"api:{caller.name}",
+        user_id=str(caller.user_id) if caller.user_id else None,
+    )  # fmt: skip
     if not decided:
         raise Conflict(reason)
+    await record(Action.APPROVAL_DECIDED, actor=_actor(caller), source="api", target=f"job:{job.id}",
+                 tenant_id=caller.tenant_id, data={"decision": decision.value, "tool": job.tool})  # fmt: skip
     return web.json_response(text=job_view(job, await worker_name(job)).model_dump_json())
 
 
-DECIDE_RESPONSES = {200: Response("the job after the decision", JobView), 404: NOT_FOUND,
+DECIDE_RESPONSES = {200: Response("the job after the decision", JobView), 403: FORBIDDEN, 404: NOT_FOUND,
                     409: Response("the job is not awaiting approval")}  # fmt: skip
 
 
@@ -126,6 +147,7 @@ async def deny_job(request: web.Request) -> web.Response:
 @endpoint("Agents and their tools", tags=("workers",), security=API, responses={200: Response("agents", WorkerList)})
 async def list_workers(request: web.Request) -> web.Response:
     caller = await authenticate_caller(request)
+    await require_reader(request, caller)
     workers = await Worker.filter(tenant_id=caller.tenant_id).order_by("name")
     rows = await connections.get("default").execute_query_dict(
         "SELECT worker_id, count(*) AS n FROM jobs WHERE tenant_id = $1 AND status IN ('queued', 'running') "
@@ -145,6 +167,7 @@ async def list_workers(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def get_artifact(request: web.Request) -> web.StreamResponse:
     caller = await authenticate_caller(request)
+    await require_reader(request, caller)
     artifact_id = _uuid(request.match_info["artifact_id"], "artifact")
     artifact = await Artifact.get_or_none(id=artifact_id, job__tenant_id=caller.tenant_id)
     if artifact is None:

@@ -14,7 +14,7 @@ from hub.db.models import ApiToken, ChatIdentity, User
 from hub.errors import Forbidden, NotFound, UnprocessableEntity
 from hub.keys import SETTINGS
 from hub.openapi import Response, endpoint, read_json
-from hub.routes.auth import COOKIE, SESSIONS, signed_in
+from hub.routes.auth import signed_in
 from hub.routes.auth_schemas import (
     AuditList,
     AuditView,
@@ -157,8 +157,9 @@ async def revoke_token(request: web.Request) -> web.Response:
 
 
 async def _admin(request: web.Request) -> tuple[str, UUID]:
-    """The acting admin (a signed-in person, or an API token) as (actor, tenant), or 401/403."""
-    if request.cookies.get(COOKIE) and await request.app[SESSIONS].get(request.cookies.get(COOKIE)):
+    """The acting admin (an API token when one is presented, else the signed-in person) as
+    (actor, tenant), or 401/403."""
+    if "Authorization" not in request.headers:
         user, session = await signed_in(request)
         perms = await person_permissions(user.id, request.app[SETTINGS])
         actor, tenant_id = f"user:{user.id}", UUID(session.tenant_id)

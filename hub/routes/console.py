@@ -26,6 +26,7 @@ async def console_command(request: web.Request) -> web.Response:
         tenant_id=caller.tenant_id, origin=Origin.CONSOLE, identity=f"console:{caller.name}",
         thread_ref={"platform": "console", "channel": caller.name, "thread": None, "team": None},
         max_retries=request.app[SETTINGS].max_retries,
+        sign_in_url=request.app[SETTINGS].hub_url if request.app[SETTINGS].oidc_issuer else None,
     )  # fmt: skip
     outcome = await handle_text(request.app[JOBS], requester, body.text)
     job = job_view(outcome.job, await worker_name(outcome.job)) if outcome.job else None

@@ -24,6 +24,7 @@ from hub.db.models import Job, Origin, Worker
 from hub.errors import NotFound
 from hub.services import jobs as job_service
 from hub.services.jobs import JobServices
+from hub.sso import people
 from jobs.lifecycle import NewJob
 
 MAX_LISTED = 50
@@ -39,6 +40,7 @@ class Requester:
     thread_ref: dict[str, Any]
     max_retries: int = 3
     idempotency_key: str | None = None  # the platform's id of this invocation: a repeat runs once
+    sign_in_url: str | None = None  # the hub's public URL when SSO is configured: /swarm login links there
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,16 @@ async def _run(services: JobServices, requester: Requester, command: RunTool) ->
     return CommandOutcome(f"Queued {job.tool} as job {short_id(job)}{waiting}", True, job, follow=True)
 
 
+async def _login(requester: Requester) -> CommandOutcome:
+    """A one-time, short-lived link binding this chat identity to whoever signs in through it."""
+    if requester.sign_in_url is None:
+        return CommandOutcome("Sign-in is not configured on this hub yet.", False)
+    code = await people.issue_link_code(requester.tenant_id, requester.identity)
+    url = f"{requester.sign_in_url.rstrip('/')}/auth/link/{code}"
+    minutes = int(people.LINK_TTL_S // 60)
+    return CommandOutcome(f"Sign in to link this account (works once, for {minutes} minutes): {url}", True)
+
+
 async def execute(services: JobServices, requester: Requester, command: Command) -> CommandOutcome:
     """Carry out a parsed command; CommandError and NotFound become a clear reply."""
     try:
@@ -106,7 +118,7 @@ async def execute(services: JobServices, requester: Requester, command: Command)
                 job = await services.cancel(requester.tenant_id, job.id, by=requester.identity)
                 return CommandOutcome(describe(job), True, job)
             case Login():
-                return CommandOutcome("Sign-in is not configured on this hub yet.", False)
+                return await _login(requester)
     except CommandError as error:
         return CommandOutcome(f"{error.message}\nUsage: /swarm {error.usage}", False)
     except NotFound as error:

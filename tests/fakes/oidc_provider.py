@@ -87,7 +87,7 @@ class OidcProviderFake:
         if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
             raise web.HTTPBadRequest(text="PKCE S256 is required")
         code = secrets.token_urlsafe(16)
-        self.codes[code] = dict(q)
+        self.codes[code] = {**q, "user": dict(self.user)}  # the person who consented
         params = {"code": code, "state": q.get("state", "")}
         iss = self.issuer if self.iss_param is USE_ISSUER else self.iss_param
         if iss is not None:
@@ -116,9 +116,10 @@ class OidcProviderFake:
         if base64.urlsafe_b64encode(digest).decode().rstrip("=") != grant["code_challenge"]:
             return web.json_response({"error": "invalid_grant", "error_description": "PKCE"}, status=400)
         access_token = secrets.token_urlsafe(16)
-        self.access_tokens[access_token] = dict(self.user)
+        user: dict[str, Any] = grant["user"]
+        self.access_tokens[access_token] = user
         now = int(time.time())
-        claims = {k: v for k, v in self.user.items() if k in self.id_token_only}
+        claims = {k: v for k, v in user.items() if k in self.id_token_only}
         claims.update(iss=self.issuer, aud=self.client_id, iat=now, exp=now + ID_TOKEN_TTL_S)
         if grant.get("nonce"):
             claims["nonce"] = grant["nonce"]

@@ -13,6 +13,10 @@ from hub.routes.schemas import _examples
 _USER = "0b7c3a52-3a3e-4c3b-9a57-4b1d0a1e9c11"
 _TOKEN = "7d1e2f30-1111-4c3b-9a57-4b1d0a1e9c11"
 _AT = "2026-11-25T10:00:00Z"
+_TOKEN_EXAMPLE = {
+    "id": _TOKEN, "name": "ci", "prefix": "a1b2c3d4e5f6", "scopes": ["run"], "created_at": _AT,
+    "expires_at": "2026-12-25T10:00:00Z", "revoked_at": None,
+}  # fmt: skip
 Scope = Literal["read", "run", "approve", "admin"]
 RoleName = Literal["admin", "operator", "approver", "viewer"]
 
@@ -58,6 +62,8 @@ class CreateToken(BaseModel):
 
 
 class TokenView(BaseModel):
+    model_config = _examples(_TOKEN_EXAMPLE) | {"from_attributes": True}
+
     id: UUID
     name: str
     prefix: str
@@ -66,34 +72,11 @@ class TokenView(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
 
-    model_config = _examples(
-        {
-            "id": _TOKEN,
-            "name": "ci",
-            "prefix": "a1b2c3d4e5f6",
-            "scopes": ["run"],
-            "created_at": _AT,
-            "expires_at": "2026-12-25T10:00:00Z",
-            "revoked_at": None,
-        }
-    )
-
 
 class NewToken(TokenView):
     token: str = Field(description="shown once: it is stored only as a hash")
 
-    model_config = _examples(
-        {
-            "id": _TOKEN,
-            "name": "ci",
-            "prefix": "a1b2c3d4e5f6",
-            "scopes": ["run"],
-            "created_at": _AT,
-            "expires_at": "2026-12-25T10:00:00Z",
-            "revoked_at": None,
-            "token": "gs_a1b2c3d4e5f6_...",
-        }
-    )
+    model_config = _examples({**_TOKEN_EXAMPLE, "token": "gs_a1b2c3d4e5f6_..."})
 
 
 class TokenList(BaseModel):

@@ -66,15 +66,7 @@ async def me(request: web.Request) -> web.Response:
 
 
 def _token_view(token: ApiToken) -> TokenView:
-    return TokenView(
-        id=token.id,
-        name=token.name,
-        prefix=token.prefix,
-        scopes=list(token.scopes),
-        created_at=token.created_at,
-        expires_at=token.expires_at,
-        revoked_at=token.revoked_at,
-    )
+    return TokenView.model_validate(token)
 
 
 @endpoint(

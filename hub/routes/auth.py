@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -20,11 +21,12 @@ from hub.settings import Settings
 from hub.sso import people
 from hub.sso.audit import Action, record
 from hub.sso.provider import Identity, OidcProvider, ProviderError
-from hub.sso.sessions import PendingLogin, Session, SessionStore, new_pending
+from hub.sso.sessions import LOGIN_TTL_S, PendingLogin, Session, SessionStore, new_pending
 from hub.webhooks.secrets import dev_secret_key
 
 log = logging.getLogger(__name__)
 COOKIE = "gs_session"
+LOGIN_COOKIE = "gs_login"
 AFTER_LOGIN = "/api/v1/me"
 OIDC = web.AppKey("oidc", OidcProvider)
 SESSIONS = web.AppKey("sessions", SessionStore)
@@ -47,7 +49,13 @@ async def _start(request: web.Request, link_code: str | None) -> web.Response:
         url = await provider.authorization_url(state, pending)
     except ProviderError as exc:
         raise ServiceUnavailable(str(exc)) from None
-    raise web.HTTPFound(url, headers={"Cache-Control": "no-store"})
+    response = web.HTTPFound(url, headers={"Cache-Control": "no-store"})
+    # Binds the sign-in to this browser: a callback URL replayed in another browser (login CSRF) is refused.
+    response.set_cookie(
+        LOGIN_COOKIE, state, max_age=LOGIN_TTL_S, httponly=True, samesite="Lax", path="/auth/",
+        secure=_secure(request.app[SETTINGS]),
+    )  # fmt: skip
+    raise response
 
 
 @endpoint(
@@ -83,11 +91,17 @@ async def _authenticate(request: web.Request, provider: OidcProvider) -> tuple[P
     query = request.query
     if "error" in query:
         raise await _failed(request, f"provider error: {query['error'][:100]}", Unauthorized("sign-in was refused"))
-    pending = await request.app[SESSIONS].take_pending(query.get("state", ""))
+    state = query.get("state", "")
+    if not hmac.compare_digest(state.encode(), request.cookies.get(LOGIN_COOKIE, "").encode()):
+        raise await _failed(request, "state not from this browser", BadRequest("this sign-in was not started here"))
+    pending = await request.app[SESSIONS].take_pending(state)
     if pending is None:
         raise await _failed(request, "unknown or used state", BadRequest("this sign-in is unknown or already used"))
-    meta = await provider.metadata()
-    if "iss" in query and query["iss"] != meta.issuer:  # RFC 9207: mix-up attack
+    try:
+        issuer = (await provider.metadata()).issuer
+    except ProviderError as exc:
+        raise ServiceUnavailable(str(exc)) from None
+    if "iss" in query and query["iss"] != issuer:  # RFC 9207: mix-up attack
         raise await _failed(request, "wrong iss in the redirect", Unauthorized("sign-in refused: wrong issuer"))
     if not query.get("code"):
         raise await _failed(request, "no code", BadRequest("the provider sent no code"))
@@ -131,6 +145,7 @@ async def callback(request: web.Request) -> web.Response:
             )
     cookie = await request.app[SESSIONS].create(Session(user_id=str(user.id), tenant_id=str(tenant.id)))
     response = web.HTTPSeeOther(AFTER_LOGIN, headers={"Cache-Control": "no-store"})
+    response.del_cookie(LOGIN_COOKIE, path="/auth/")
     response.set_cookie(
         COOKIE,
         cookie,

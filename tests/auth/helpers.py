@@ -32,6 +32,10 @@ class Redirect:
 
     path_qs: str
 
+    @property
+    def state(self) -> str:
+        return dict(parse_qsl(self.path_qs.partition("?")[2]))["state"]
+
     def with_params(self, **params: str) -> str:
         path, _, query = self.path_qs.partition("?")
         merged = dict(parse_qsl(query))

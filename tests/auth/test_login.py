@@ -18,7 +18,7 @@ async def test_a_whole_sign_in_starts_a_session_that_me_answers(hub: TestClient,
     provider.user = {"sub": "ada-1", "email": "ada@example.com", "name": "Ada", "groups": ["swarm-ops"]}
     answer = await sign_in(hub)
     assert answer.status == 303 and answer.headers["Location"] == "/api/v1/me"
-    cookie = answer.headers["Set-Cookie"]
+    cookie = next(c for c in answer.headers.getall("Set-Cookie") if c.startswith("gs_session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # http://127.0.0.1 hub
     me = await hub.get("/api/v1/me")
     assert me.status == 200
@@ -160,3 +160,11 @@ async def test_a_provider_error_is_refused_and_audited(hub: TestClient) -> None:
     answer = await hub.get(f"/auth/callback?error=access_denied&state={state}", allow_redirects=False)
     assert answer.status == 401
     assert (await AuditEntry.get(action="login_failed")).data["reason"] == "provider error: access_denied"
+
+
+async def test_a_callback_replayed_in_another_browser_is_refused(hub: TestClient, provider: OidcProviderFake) -> None:
+    redirect = await authorize(hub)  # an attacker's own sign-in, stopped at the callback
+    hub.session.cookie_jar.clear()  # ...whose URL is opened in the victim's browser (login CSRF)
+    answer = await hub.get(redirect.path_qs, allow_redirects=False)
+    assert answer.status == 400 and "not started here" in (await answer.json())["error"]["message"]
+    assert provider.token_requests == 0 and (await hub.get("/api/v1/me")).status == 401

@@ -138,3 +138,9 @@ async def redeem_link_code(code: str, user: User) -> ChatRef | None:
             using_db=connection,
         )
     return ref
+
+
+async def chat_identity_may_approve(identity: str, settings: Settings) -> bool:
+    """Whether the person linked to a chat identity (``platform:team:user``) holds the approver role."""
+    user = await chat_user(identity)
+    return user is not None and (await person_permissions(user.id, settings)).may_approve

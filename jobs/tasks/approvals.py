@@ -10,6 +10,8 @@ from bot.ports import ChatReply
 from bot.slack.adapter import SlackAdapter
 from hub.db.models import DeliveryStatus, InboundDelivery, Job
 from hub.errors import NotFound
+from hub.sso import people
+from hub.sso.audit import Action, record
 from jobs.lifecycle import Decision
 
 from ..context import WorkerContext, context_of
@@ -55,7 +57,11 @@ async def slack_approval_click(ctx: dict[str, Any], payload: dict[str, Any]) -> 
 
 
 async def _decide_click(context: WorkerContext, adapter: SlackAdapter, payload: dict[str, Any], user: str) -> str:
-    if user not in await slack_approvers(context, adapter, str(payload["team_id"])):
+    by = f"slack:{payload['team_id']}:{user}"
+    # An approver is configured (SLACK_APPROVERS) or a signed-in person with the approver role who linked this account.
+    if not await people.chat_identity_may_approve(by, context.settings) and user not in await slack_approvers(
+        context, adapter, str(payload["team_id"])
+    ):
         return "Only approvers can approve or deny this job; nothing was changed."
     decision = Decision.APPROVED if payload["action"] == "approve" else Decision.DENIED
     try:
@@ -65,9 +71,11 @@ async def _decide_click(context: WorkerContext, adapter: SlackAdapter, payload: 
     job = await Job.get_or_none(id=job_id).only("id", "tenant_id")
     if job is None:
         return "This button is stale: the job no longer exists."
-    by = f"slack:{payload['team_id']}:{user}"
     try:
         _, decided, reason = await context.services.decide(job.tenant_id, job_id, decision, by=by, user_id=user)  # type: ignore[attr-defined]
     except NotFound:
         return "This button is stale: the job no longer exists."
+    if decided:
+        await record(Action.APPROVAL_DECIDED, actor=by, source="slack", target=f"job:{job_id}",
+                     tenant_id=job.tenant_id, data={"decision": decision.value})  # type: ignore[attr-defined]  # fmt: skip
     return f"You {decision.value} the job." if decided else reason[0].upper() + reason[1:] + "."

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import hmac
+import html
 import logging
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from aiohttp import web
 
@@ -133,18 +135,11 @@ async def callback(request: web.Request) -> web.Response:
         tenant_id=tenant.id,
         data={"subject": identity.claims["sub"], "groups": groups},
     )
-    if pending.link_code is not None:
-        ref = await people.redeem_link_code(pending.link_code, user)
-        if ref is not None:
-            await record(
-                Action.IDENTITY_LINKED,
-                actor=actor,
-                source="sso",
-                tenant_id=tenant.id,
-                target=f"{ref.platform}:{ref.team_id}:{ref.platform_user_id}",
-            )
     cookie = await request.app[SESSIONS].create(Session(user_id=str(user.id), tenant_id=str(tenant.id)))
-    response = web.HTTPSeeOther(AFTER_LOGIN, headers={"Cache-Control": "no-store"})
+    # A link is bound only once the signed-in person confirms, on a page naming the chat account: a link
+    # someone else asked for and sent to you binds nothing by itself.
+    after = f"/auth/link/{pending.link_code}/confirm" if pending.link_code is not None else AFTER_LOGIN
+    response = web.HTTPSeeOther(after, headers={"Cache-Control": "no-store"})
     response.del_cookie(LOGIN_COOKIE, path="/auth/")
     response.set_cookie(
         COOKIE,
@@ -167,6 +162,52 @@ async def logout(request: web.Request) -> web.Response:
     response = web.json_response(SignedOut(signed_out=True).model_dump())
     response.del_cookie(COOKIE, path="/")
     return response
+
+
+CONFIRM_PAGE = """<!doctype html><meta charset="utf-8"><title>Link a chat account</title>
+<h1>Link {account} to {person}?</h1>
+<p>That chat account will act with <b>your</b> roles. Confirm only if <b>you</b> typed <code>/swarm login</code>
+just now and opened this link yourself. If someone sent you this link, close this page.</p>
+<form method="post"><button type="submit">Link {account}</button></form>"""
+LINKED_PAGE = '<!doctype html><meta charset="utf-8"><title>Linked</title><h1>{account} is linked to you.</h1>'
+
+
+def _account(ref: people.ChatRef) -> str:
+    team = f" in {ref.team_id}" if ref.team_id else ""
+    return html.escape(f"{ref.platform} account {ref.platform_user_id}{team}")
+
+
+@endpoint(
+    "Link a chat identity, step 2: a page naming the chat account, to confirm",
+    tags=("auth",),
+    responses={200: Response("the confirmation page", media_type="text/html"), 401: Response("not signed in"),
+               404: Response("unknown, used or expired link")},
+)  # fmt: skip
+async def confirm_link_page(request: web.Request) -> web.Response:
+    user, _ = await signed_in(request)
+    ref = await people.link_code_target(request.match_info["code"])
+    if ref is None:
+        raise NotFound("this sign-in link is unknown, used or expired: ask /swarm login for a new one")
+    page = CONFIRM_PAGE.format(account=_account(ref), person=html.escape(user.display_name))
+    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+@endpoint(
+    "Link a chat identity, step 3: the signed-in person confirms (same-site POST with the session)",
+    tags=("auth",),
+    responses={200: Response("linked", media_type="text/html"), 401: Response("not signed in"),
+               404: Response("unknown, used or expired link")},
+)  # fmt: skip
+async def confirm_link(request: web.Request) -> web.Response:
+    user, session = await signed_in(request)  # the SameSite=Lax cookie does not come with a cross-site POST
+    ref = await people.redeem_link_code(request.match_info["code"], user)
+    if ref is None:
+        raise NotFound("this sign-in link is unknown, used or expired: ask /swarm login for a new one")
+    await record(
+        Action.IDENTITY_LINKED, actor=f"user:{user.id}", source="sso", tenant_id=UUID(session.tenant_id),
+        target=f"{ref.platform}:{ref.team_id}:{ref.platform_user_id}",
+    )  # fmt: skip
+    return web.Response(text=LINKED_PAGE.format(account=_account(ref)), content_type="text/html")
 
 
 def _secure(settings: Settings) -> bool:
@@ -198,3 +239,5 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/auth/callback", callback)
     app.router.add_post("/auth/logout", logout)
     app.router.add_get("/auth/link/{code}", link)
+    app.router.add_get("/auth/link/{code}/confirm", confirm_link_page)
+    app.router.add_post("/auth/link/{code}/confirm", confirm_link)

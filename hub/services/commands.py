@@ -49,6 +49,7 @@ class CommandOutcome:
     ok: bool
     job: Job | None = None
     follow: bool = False  # the command started the job: its thread is worth following
+    private: bool = False  # only the person who asked may see the answer (a sign-in link)
 
 
 def short_id(job: Job) -> str:
@@ -95,7 +96,9 @@ async def _login(requester: Requester) -> CommandOutcome:
     code = await people.issue_link_code(requester.tenant_id, requester.identity)
     url = f"{requester.sign_in_url.rstrip('/')}/auth/link/{code}"
     minutes = int(people.LINK_TTL_S // 60)
-    return CommandOutcome(f"Sign in to link this account (works once, for {minutes} minutes): {url}", True)
+    return CommandOutcome(
+        f"Sign in to link this account (works once, for {minutes} minutes): {url}", True, private=True
+    )
 
 
 async def execute(services: JobServices, requester: Requester, command: Command) -> CommandOutcome:

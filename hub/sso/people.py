@@ -112,6 +112,13 @@ async def link_code_valid(code: str) -> bool:
     return await ChatLinkCode.filter(code_hash=_hash(code), used_at=None, expires_at__gt=now).exists()
 
 
+async def link_code_target(code: str) -> ChatRef | None:
+    """The chat identity a valid (unused, unexpired) code would bind; None otherwise."""
+    now = datetime.now(UTC)
+    link = await ChatLinkCode.get_or_none(code_hash=_hash(code), used_at=None, expires_at__gt=now)
+    return ChatRef(link.platform, link.team_id, link.platform_user_id) if link else None
+
+
 async def redeem_link_code(code: str, user: User) -> ChatRef | None:
     """Bind the code's chat identity to ``user`` (once); None when used, expired or unknown."""
     now = datetime.now(UTC)

@@ -35,6 +35,7 @@ async def discord_command(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         tenant_id=tenant.id, origin=Origin.DISCORD, identity=f"discord:{guild or 'dm'}:{user}",
         thread_ref={"platform": PLATFORM, "channel": channel, "thread": thread, "team": guild or None},
         max_retries=context.settings.max_retries, idempotency_key=f"discord:{payload['interaction_id']}",
+        sign_in_url=context.settings.hub_url if context.settings.oidc_issuer else None,
     )  # fmt: skip
     outcome = await handle_text(context.services, requester, str(payload["text"]))
     delivery.status, delivery.job_id = DeliveryStatus.PROCESSED, outcome.job.id if outcome.job else None

@@ -41,6 +41,7 @@ async def _carry_out(context: WorkerContext, delivery: InboundDelivery, command:
         tenant_id=tenant_id, origin=Origin.SLACK, identity=f"slack:{command.team}:{command.user}",
         thread_ref={"platform": "slack", "channel": command.channel, "thread": command.thread, "team": command.team},
         max_retries=context.settings.max_retries, idempotency_key=f"slack:{command.invocation}",
+        sign_in_url=context.settings.hub_url if context.settings.oidc_issuer else None,
     )  # fmt: skip
     outcome = await handle_text(context.services, requester, command.text)
     delivery.status, delivery.job_id = DeliveryStatus.PROCESSED, outcome.job.id if outcome.job else None
@@ -48,8 +49,8 @@ async def _carry_out(context: WorkerContext, delivery: InboundDelivery, command:
     adapter = context.adapters.get("slack")
     if outcome.follow or not isinstance(adapter, SlackAdapter):
         return outcome.reply
-    reply = ChatReply(text=outcome.reply, ephemeral=command.thread is None)
-    if command.thread is None:
+    reply = ChatReply(text=outcome.reply, ephemeral=command.thread is None or outcome.private)
+    if reply.ephemeral:
         await deliver_answer(lambda: adapter.reply_privately(command.team, command.channel, command.user, reply))
     else:
         thread = ThreadRef("slack", command.channel, command.thread, command.team)

@@ -31,11 +31,20 @@ async def _login_link(hub: TestClient, key: str) -> str:
     return urlsplit(body["reply"].rsplit(" ", 1)[1]).path
 
 
+async def _confirm(hub: TestClient, link: str) -> None:
+    """Sign in through the link, read the confirmation page, confirm."""
+    back = await sign_in(hub, start=link)
+    assert back.status == 303 and back.headers["Location"] == link + "/confirm"
+    page = await hub.get(link + "/confirm")
+    assert page.status == 200 and "console account ada-laptop" in await page.text()
+    assert (await hub.post(link + "/confirm")).status == 200
+
+
 async def test_swarm_login_links_the_chat_identity_to_the_person(hub: TestClient, provider: OidcProviderFake) -> None:
     key = (await admin.add_token("ada-laptop", ["jobs"])).key
     link = await _login_link(hub, key)
     assert link.startswith("/auth/link/")
-    assert (await sign_in(hub, start=link)).status == 303
+    await _confirm(hub, link)
     me = await (await hub.get("/api/v1/me")).json()
     assert me["chat_identities"] == [{"platform": "console", "team_id": "", "platform_user_id": "ada-laptop"}]
     person = await chat_user("console:ada-laptop")
@@ -46,7 +55,7 @@ async def test_swarm_login_links_the_chat_identity_to_the_person(hub: TestClient
 async def test_a_link_works_once(hub: TestClient, provider: OidcProviderFake) -> None:
     key = (await admin.add_token("ada-laptop", ["jobs"])).key
     link = await _login_link(hub, key)
-    assert (await sign_in(hub, start=link)).status == 303
+    await _confirm(hub, link)
     again = await hub.get(link, allow_redirects=False)
     assert again.status == 404 and "unknown, used or expired" in (await again.json())["error"]["message"]
 
@@ -68,7 +77,9 @@ async def test_a_link_binds_only_the_first_person_who_finishes(hub: TestClient, 
     for redirect in (ada, mallory):
         hub.session.cookie_jar.clear()
         hub.session.cookie_jar.update_cookies({"gs_login": redirect.state})
-        assert (await hub.get(redirect.path_qs, allow_redirects=False)).status == 303  # Mallory: signed in...
+        assert (await hub.get(redirect.path_qs, allow_redirects=False)).status == 303
+        confirmed = await hub.post(link + "/confirm")
+        assert confirmed.status == (200 if redirect is ada else 404)  # Mallory: signed in...
     assert (await (await hub.get("/api/v1/me")).json())["chat_identities"] == []  # ...but bound to nothing
     person = await chat_user("console:ada-laptop")
     assert person is not None and person.display_name == "Ada"
@@ -96,3 +107,18 @@ async def test_a_slack_identity_gets_a_link_too(orm: None) -> None:
     assert outcome.ok and "https://hub.example/auth/link/" in outcome.reply
     code = await ChatLinkCode.get()
     assert (code.platform, code.team_id, code.platform_user_id) == ("slack", "T01", "U02")
+
+
+async def test_signing_in_through_someone_else_s_link_binds_nothing_without_confirming(
+    hub: TestClient, provider: OidcProviderFake
+) -> None:
+    key = (await admin.add_token("mallory-laptop", ["jobs"])).key
+    link = await _login_link(hub, key)  # Mallory asks for a link and sends it to Ada
+    back = await sign_in(hub, start=link)  # Ada signs in through it...
+    assert back.status == 303 and back.headers["Location"] == link + "/confirm"
+    page = await (await hub.get(link + "/confirm")).text()
+    assert "mallory-laptop" in page and "If someone sent you this link" in page  # ...and is warned
+    assert await chat_user("console:mallory-laptop") is None, "nothing is bound before Ada confirms"
+    hub.session.cookie_jar.clear()  # a cross-site POST carries no SameSite=Lax session cookie
+    assert (await hub.post(link + "/confirm")).status == 401
+    assert await chat_user("console:mallory-laptop") is None

@@ -231,3 +231,20 @@ async def test_slack_refusals_are_logged_on_the_job_and_the_worker_carries_on(
     assert (await post(slack_swarm, body, signed_headers(body)))[0] == 200
     await wait_for(lambda: any(c.status == 200 for c in fake.log if c.method == "chat.postEphemeral"))
     assert [c.status for c in fake.log if c.method == "chat.postEphemeral"] == [429, 200], "waited and retried"
+
+
+async def test_a_login_link_asked_for_in_a_mention_is_shown_only_to_its_author(
+    start_swarm: StartSwarm, slack: tuple[SlackApiFake, str]
+) -> None:
+    fake, api_url = slack
+    swarm = await start_swarm(
+        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=api_url,
+        OIDC_ISSUER="https://idp.example.com", OIDC_CLIENT_ID="hub", OIDC_CLIENT_SECRET="s",
+        GARAGESWARM_SECRET_KEY="k" * 40,
+    )  # fmt: skip
+    body = mention_body("login", "Ev0LOGIN0001")
+    assert (await post(swarm, body, json_headers(body)))[0] == 200
+    await wait_for(lambda: bool(fake.calls("chat.postEphemeral")))
+    (private,) = fake.calls("chat.postEphemeral")
+    assert private["user"] == USER and f"{swarm.url}/auth/link/" in str(private["text"])
+    assert not [c for c in fake.calls("chat.postMessage") if "/auth/link/" in str(c)], "never in the public thread"

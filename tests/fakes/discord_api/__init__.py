@@ -16,8 +16,8 @@ Use::
     server = await aiohttp_server(fake.app())
     base_url = str(server.make_url("/api/v10"))  # DISCORD_API_URL; for discord.py, discord.http.Route.BASE
 
-The spec is read from ``DISCORD_OPENAPI_SPEC`` (default ``../shared/specs/discord-openapi.json`` beside the
-repository), once per process.
+The spec is read from ``DISCORD_OPENAPI_SPEC`` (default: the official spec vendored beside this file, gzipped),
+once per process.
 """
 
 from tests.fakes.discord_api.bodies import MAX_UPLOAD_BYTES

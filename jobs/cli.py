@@ -48,7 +48,7 @@ def _cmd_workers(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.action == "add":
         try:
-            issued = _with_db(settings, lambda: admin.add_worker(args.name, _labels(args.label)))
+            issued = _with_db(settings, lambda: admin.add_worker(args.name, _labels(args.label), args.tenant))
         except admin.AdminError as exc:
             print(f"garageswarm: {exc}", file=sys.stderr)
             return 1
@@ -132,6 +132,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     add = actions.add_parser("add", help="register an agent and print its API key once")
     add.add_argument("name")
     add.add_argument("--label", action="append", default=[], help="KEY=VALUE, repeatable")
+    add.add_argument("--tenant", default="default", help="tenant slug, e.g. discord-<guild id> or slack-<team id>")
     actions.add_parser("list", help="list agents")
     workers.set_defaults(handler=_cmd_workers)
 

@@ -35,7 +35,7 @@ from hub.errors import BadRequest, NotFound, Unauthorized
 from hub.keys import JOBS, SETTINGS
 from hub.openapi import Response, endpoint
 from hub.security.discord import DiscordSignatureError, verify_discord_request
-from hub.services.admin import ensure_tenant
+from hub.services.admin import chat_tenant
 from hub.settings import Settings
 from jobs import outbox
 from jobs.lifecycle import Decision
@@ -140,8 +140,8 @@ async def on_autocomplete(app: web.Application, interaction: Interaction) -> dic
         focused = None
     choices: list[dict[str, str]] = []
     if focused is not None and focused[0] == "name":
-        tenant = await ensure_tenant()
-        choices = autocomplete_choices(focused[1], await app[JOBS].tool_catalog(tenant.id))
+        tenant_id = await chat_tenant("discord", interaction.get("guild_id"))
+        choices = autocomplete_choices(focused[1], await app[JOBS].tool_catalog(tenant_id))
     return {"type": int(Callback.AUTOCOMPLETE_RESULT), "data": {"choices": choices}}
 
 
@@ -165,10 +165,10 @@ async def on_component(app: web.Application, interaction: Interaction) -> dict[s
     except ValueError:
         return ephemeral(STALE_BUTTON)
     decision = Decision.APPROVED if action is ApprovalDecision.APPROVE else Decision.DENIED
-    tenant = await ensure_tenant()
+    tenant_id = await chat_tenant("discord", interaction.get("guild_id"))
     by = f"discord:{interaction.get('guild_id') or 'dm'}:{user}"
     try:
-        job, decided, reason = await app[JOBS].decide(tenant.id, job_id, decision, by=by, user_id=user)
+        job, decided, reason = await app[JOBS].decide(tenant_id, job_id, decision, by=by, user_id=user)
     except NotFound:
         return ephemeral(STALE_BUTTON)
     if not decided:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from tortoise.transactions import in_transaction
 
@@ -19,6 +20,21 @@ class AdminError(ValueError):
 async def ensure_tenant(slug: str = DEFAULT_TENANT) -> Tenant:
     tenant, _ = await Tenant.get_or_create(slug=slug, defaults={"name": slug})
     return tenant
+
+
+def chat_tenant_slug(platform: str, team_id: str) -> str:
+    """The tenant of a Slack workspace or Discord guild: ``slack-t0abc``, ``discord-1200000000000000020``."""
+    return f"{platform}-{team_id.lower()}"
+
+
+async def chat_tenant(platform: str, team_id: str | None) -> UUID:
+    """A workspace or guild that has its own tenant (created by installing the app there, or by registering
+    an agent with ``--tenant``) uses it; any other shares the default tenant."""
+    if team_id:
+        tenant = await Tenant.get_or_none(slug=chat_tenant_slug(platform, team_id)).only("id")
+        if tenant is not None:
+            return tenant.id
+    return (await ensure_tenant()).id
 
 
 @dataclass(frozen=True)

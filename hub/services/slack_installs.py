@@ -11,7 +11,7 @@ from uuid import UUID
 
 from hub.db.models import SlackInstallation
 from hub.security.crypto import SecretBox
-from hub.services.admin import DEFAULT_TENANT, ensure_tenant
+from hub.services.admin import chat_tenant, chat_tenant_slug, ensure_tenant
 from hub.settings import Settings
 
 TOKEN_CACHE_TTL_S = 60.0
@@ -45,7 +45,7 @@ class SlackWorkspaces:
         installation = await SlackInstallation.get_or_none(team_id=team_id).only("tenant_id")
         if installation is not None:
             return installation.tenant_id  # type: ignore[attr-defined,no-any-return]
-        return (await ensure_tenant(DEFAULT_TENANT)).id
+        return await chat_tenant("slack", team_id)
 
     async def save(self, oauth_response: dict[str, Any]) -> SlackInstallation:
         """Store (or refresh) a workspace's installation from an oauth.v2.access answer."""
@@ -53,7 +53,7 @@ class SlackWorkspaces:
             raise RuntimeError("GARAGESWARM_SECRET_KEY is not set: cannot store installation tokens")
         team = oauth_response.get("team") or {}
         team_id, team_name = str(team.get("id", "")), str(team.get("name", ""))
-        tenant = await ensure_tenant(f"slack-{team_id.lower()}")
+        tenant = await ensure_tenant(chat_tenant_slug("slack", team_id))
         values = {
             "tenant_id": tenant.id, "team_name": team_name,
             "enterprise_id": (oauth_response.get("enterprise") or {}).get("id"),

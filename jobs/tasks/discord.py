@@ -12,7 +12,7 @@ from typing import Any
 from bot.discord.adapter import DiscordAdapter, interaction_thread
 from bot.ports import ChatReply, ThreadRef
 from hub.db.models import DeliveryStatus, Origin
-from hub.services.admin import ensure_tenant
+from hub.services.admin import chat_tenant
 from hub.services.commands import Requester, handle_text
 
 from ..context import context_of
@@ -30,9 +30,9 @@ async def discord_command(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         return "already handled"
     guild, channel, user = str(payload["guild_id"]), str(payload["channel_id"]), str(payload["user_id"])
     thread = interaction_thread(str(payload["token"]), float(payload["received_at"]))
-    tenant = await ensure_tenant()  # one tenant for now; a guild → tenant map comes with multi-guild installs
+    tenant_id = await chat_tenant("discord", guild or None)  # a guild with its own tenant uses it
     requester = Requester(
-        tenant_id=tenant.id, origin=Origin.DISCORD, identity=f"discord:{guild or 'dm'}:{user}",
+        tenant_id=tenant_id, origin=Origin.DISCORD, identity=f"discord:{guild or 'dm'}:{user}",
         thread_ref={"platform": PLATFORM, "channel": channel, "thread": thread, "team": guild or None},
         max_retries=context.settings.max_retries, idempotency_key=f"discord:{payload['interaction_id']}",
         sign_in_url=context.settings.hub_url if context.settings.oidc_issuer else None,

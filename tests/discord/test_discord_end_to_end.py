@@ -9,9 +9,13 @@ import time
 
 import pytest
 
+from hub.db.models import Job, Worker
+from hub.services import admin
+from hub.services.admin import chat_tenant, chat_tenant_slug
 from tests.discord.conftest import Discord, wait_for
 from tests.discord.support import USER, interaction, post, signed, swarm
 from tests.fakes.discord_api import GUILD_ID
+from tests.harness import demo_stdio_config
 
 pytestmark = pytest.mark.timeout(90)
 FOLLOW_UP = "/webhooks/{a}/{b}"
@@ -110,3 +114,27 @@ async def test_refusals_are_logged_on_the_job_and_the_worker_carries_on(discord:
     help_command = interaction(2, swarm("help"))
     await discord.interact(help_command)
     await wait_for(lambda: bool(discord.fake.messages[discord.fake.originals[help_command["token"]]]["content"]))
+
+
+async def test_a_guild_with_its_own_tenant_runs_on_its_own_agents(discord: Discord) -> None:
+    hub = discord.swarm
+    issued = await admin.add_worker("guild-agent", {}, tenant_slug=chat_tenant_slug("discord", GUILD_ID))
+    config = hub.workdir / "guild-agent.toml"
+    config.write_text(demo_stdio_config())
+    hub.spawn("agent-guild", "agent", "--config", str(config), GARAGESWARM_API_KEY=issued.key)
+    for _ in range(300):
+        if await Worker.filter(name="guild-agent", status="online").exclude(tools=[]).exists():
+            break
+        await asyncio.sleep(0.1)
+    command = interaction(2, swarm("tool", name="demo.echo", args="text=guild"))
+    await discord.interact(command)
+    job = None
+    for _ in range(300):
+        job = await Job.get_or_none(idempotency_key=f"discord:{command['id']}")
+        if job is not None and job.status.finished:
+            break
+        await asyncio.sleep(0.1)
+    assert job is not None and job.status.value == "succeeded", job
+    assert job.tenant_id == await chat_tenant("discord", GUILD_ID)  # type: ignore[attr-defined]
+    worker = await Worker.get(id=job.worker_id)  # type: ignore[attr-defined]
+    assert worker.name == "guild-agent", "the guild's job ran on the guild's own agent"

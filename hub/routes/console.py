@@ -11,6 +11,7 @@ from hub.openapi import Response, endpoint, read_json
 from hub.routes.schemas import ConsoleCommand, ConsoleReply
 from hub.routes.views import job_view, worker_name
 from hub.services.commands import Requester, handle_text
+from hub.sso.guard import permissions
 
 
 @endpoint(
@@ -27,6 +28,7 @@ async def console_command(request: web.Request) -> web.Response:
         thread_ref={"platform": "console", "channel": caller.name, "thread": None, "team": None},
         max_retries=request.app[SETTINGS].max_retries,
         sign_in_url=request.app[SETTINGS].hub_url if request.app[SETTINGS].oidc_issuer else None,
+        permissions=await permissions(request, caller),  # the console acts with its token's roles
     )  # fmt: skip
     outcome = await handle_text(request.app[JOBS], requester, body.text)
     job = job_view(outcome.job, await worker_name(outcome.job)) if outcome.job else None

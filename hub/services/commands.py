@@ -22,8 +22,10 @@ from bot.commands import (
 )  # fmt: skip
 from hub.db.models import Job, Origin, Worker
 from hub.errors import NotFound
+from hub.security.roles import Permissions
 from hub.services import jobs as job_service
 from hub.services.jobs import JobServices
+from hub.settings import Settings
 from hub.sso import people
 from jobs.lifecycle import NewJob
 
@@ -41,6 +43,7 @@ class Requester:
     max_retries: int = 3
     idempotency_key: str | None = None  # the platform's id of this invocation: a repeat runs once
     sign_in_url: str | None = None  # the hub's public URL when SSO is configured: /swarm login links there
+    permissions: Permissions | None = None  # what the person may do (None: no roles enforced, SSO off)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,19 @@ def describe(job: Job) -> str:
     return line
 
 
+def _refusal(requester: Requester, tool: str) -> CommandOutcome | None:
+    """Why the requester may not run (or cancel) ``tool``, when roles are enforced and they may not."""
+    if requester.permissions is None or requester.permissions.may_run(tool):
+        return None
+    hint = "" if requester.permissions.roles else " Link your account first with /swarm login."
+    return CommandOutcome(
+        f"You may not run {tool}: it needs the operator role with a pattern matching it.{hint}", False
+    )
+
+
 async def _run(services: JobServices, requester: Requester, command: RunTool) -> CommandOutcome:
+    if (refused := _refusal(requester, command.qualified_name)) is not None:
+        return refused
     new = NewJob(
         tenant_id=requester.tenant_id, origin=requester.origin, tool=command.qualified_name,
         arguments=command.arguments, requester=requester.identity, thread_ref=requester.thread_ref,
@@ -118,6 +133,8 @@ async def execute(services: JobServices, requester: Requester, command: Command)
                 return CommandOutcome(describe(job), True, job)
             case CancelJob(job_ref=ref):
                 job = await job_service.find_job(requester.tenant_id, ref)
+                if (refused := _refusal(requester, job.tool)) is not None:
+                    return refused
                 job = await services.cancel(requester.tenant_id, job.id, by=requester.identity)
                 return CommandOutcome(describe(job), True, job)
             case Login():
@@ -136,3 +153,12 @@ async def handle_text(services: JobServices, requester: Requester, text: str) ->
     except CommandError as error:
         return CommandOutcome(f"{error.message}\nUsage: /swarm {error.usage}", False)
     return await execute(services, requester, command)
+
+
+async def chat_permissions(identity: str, settings: Settings) -> Permissions | None:
+    """With SSO on, a chat user may do what the person linked to their chat account may (nothing when
+    unlinked); with SSO off no roles are enforced in chat."""
+    if not settings.oidc_issuer:
+        return None
+    user = await people.chat_user(identity)
+    return await people.person_permissions(user.id, settings) if user is not None else Permissions.of([])

@@ -13,7 +13,7 @@ from bot.discord.adapter import DiscordAdapter, interaction_thread
 from bot.ports import ChatReply, ThreadRef
 from hub.db.models import DeliveryStatus, Origin
 from hub.services.admin import chat_tenant
-from hub.services.commands import Requester, handle_text
+from hub.services.commands import Requester, chat_permissions, handle_text
 
 from ..context import context_of
 from .chat import claim, deliver_answer
@@ -36,6 +36,7 @@ async def discord_command(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         thread_ref={"platform": PLATFORM, "channel": channel, "thread": thread, "team": guild or None},
         max_retries=context.settings.max_retries, idempotency_key=f"discord:{payload['interaction_id']}",
         sign_in_url=context.settings.hub_url if context.settings.oidc_issuer else None,
+        permissions=await chat_permissions(f"discord:{guild or 'dm'}:{user}", context.settings),
     )  # fmt: skip
     outcome = await handle_text(context.services, requester, str(payload["text"]))
     delivery.status, delivery.job_id = DeliveryStatus.PROCESSED, outcome.job.id if outcome.job else None

@@ -10,7 +10,7 @@ from typing import Any
 from bot.ports import ChatReply, ThreadRef
 from bot.slack.adapter import SlackAdapter
 from hub.db.models import DeliveryStatus, InboundDelivery, Origin
-from hub.services.commands import Requester, handle_text
+from hub.services.commands import Requester, chat_permissions, handle_text
 
 from ..context import WorkerContext, context_of
 from .chat import claim, deliver_answer
@@ -42,6 +42,7 @@ async def _carry_out(context: WorkerContext, delivery: InboundDelivery, command:
         thread_ref={"platform": "slack", "channel": command.channel, "thread": command.thread, "team": command.team},
         max_retries=context.settings.max_retries, idempotency_key=f"slack:{command.invocation}",
         sign_in_url=context.settings.hub_url if context.settings.oidc_issuer else None,
+        permissions=await chat_permissions(f"slack:{command.team}:{command.user}", context.settings),
     )  # fmt: skip
     outcome = await handle_text(context.services, requester, command.text)
     delivery.status, delivery.job_id = DeliveryStatus.PROCESSED, outcome.job.id if outcome.job else None

@@ -17,7 +17,6 @@ from hub.openapi import Response, endpoint, read_json
 from hub.routes.schemas import CreateJob, JobList, JobView, WorkerList
 from hub.routes.views import job_view, worker_name, worker_view
 from hub.services import jobs as job_service
-from hub.sso.audit import Action, record
 from hub.sso.guard import require_approver, require_reader, require_run
 from jobs.lifecycle import Decision, NewJob
 
@@ -101,9 +100,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     caller = await authenticate_caller(request)
     job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
     await require_run(request, caller, job.tool)
-    job = await request.app[JOBS].cancel(caller.tenant_id, job.id, by=f"api:{caller.name}")
-    await record(Action.JOB_CANCELLED, actor=_actor(caller), source="api", target=f"job:{job.id}",
-                 tenant_id=caller.tenant_id, data={"tool": job.tool, "status": job.status.value})  # fmt: skip
+    job = await request.app[JOBS].cancel(caller.tenant_id, job.id, by=f"api:{caller.name}", actor=_actor(caller))
     return web.json_response(text=job_view(job, await worker_name(job)).model_dump_json())
 
 
@@ -117,12 +114,10 @@ async def _decide(request: web.Request, decision: Decision) -> web.Response:
     job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
     job, decided, reason = await request.app[JOBS].decide(
         caller.tenant_id, job.id, decision, by=f"api:{caller.name}",
-        user_id=str(caller.user_id) if caller.user_id else None,
+        user_id=str(caller.user_id) if caller.user_id else None, actor=_actor(caller),
     )  # fmt: skip
     if not decided:
         raise Conflict(reason)
-    await record(Action.APPROVAL_DECIDED, actor=_actor(caller), source="api", target=f"job:{job.id}",
-                 tenant_id=caller.tenant_id, data={"decision": decision.value, "tool": job.tool})  # fmt: skip
     return web.json_response(text=job_view(job, await worker_name(job)).model_dump_json())
 
 

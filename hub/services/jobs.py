@@ -14,6 +14,7 @@ from bot.commands import CommandError, RunTool, ToolInfo, validate_tool_call
 from hub.db.models import Artifact, Job, JobEvent, Worker, WorkerStatus
 from hub.errors import NotFound
 from hub.settings import Settings
+from hub.sso import audit
 from jobs import lifecycle
 from jobs.approvals import ApprovalPolicy
 from jobs.effects import EffectApplier
@@ -90,25 +91,44 @@ class JobServices:
         self.effects.apply_later(new.tenant_id, effects)
         return job, True
 
-    async def cancel(self, tenant_id: UUID, job_id: UUID, by: str) -> Job:
+    async def cancel(self, tenant_id: UUID, job_id: UUID, by: str, *, actor: str | None = None) -> Job:
+        """Cancel from any door; ``by`` names the door and person (``slack:T:U``), recorded in the audit log."""
         async with in_transaction() as connection:
             job = await lifecycle.lock_job(connection, job_id)
             if job is None or job.tenant_id != tenant_id:  # type: ignore[attr-defined]
                 raise NotFound(f"job {job_id} not found")
             effects = await lifecycle.cancel(connection, job, by)
         await self.effects.apply(tenant_id, effects)
+        if effects.events:
+            await audit.record(
+                audit.Action.JOB_CANCELLED, actor=actor or by, source=by.split(":", 1)[0], target=f"job:{job.id}",
+                tenant_id=tenant_id, data={"tool": job.tool, "status": job.status.value},
+            )  # fmt: skip
         return job
 
     async def decide(
-        self, tenant_id: UUID, job_id: UUID, decision: Decision, by: str, *, user_id: str | None = None
+        self,
+        tenant_id: UUID,
+        job_id: UUID,
+        decision: Decision,
+        by: str,
+        *,
+        user_id: str | None = None,
+        actor: str | None = None,
     ) -> tuple[Job, bool, str]:
-        """Approve or deny a job awaiting approval: (job, decided now, why not / the decision)."""
+        """Approve or deny a job awaiting approval: (job, decided now, why not / the decision). Every
+        decision, from any door or the timeout, is recorded in the audit log."""
         async with in_transaction() as connection:
             job = await lifecycle.lock_job(connection, job_id)
             if job is None or job.tenant_id != tenant_id:  # type: ignore[attr-defined]
                 raise NotFound(f"job {job_id} not found")
             decided, reason, effects = await lifecycle.decide(connection, job, decision, by, user_id=user_id)
         await self.effects.apply(tenant_id, effects)
+        if decided:
+            await audit.record(
+                audit.Action.APPROVAL_DECIDED, actor=actor or by, source=by.split(":", 1)[0],
+                target=f"job:{job.id}", tenant_id=tenant_id, data={"decision": decision.value, "tool": job.tool},
+            )  # fmt: skip
         return job, decided, reason
 
 

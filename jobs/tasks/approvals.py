@@ -11,7 +11,6 @@ from bot.slack.adapter import SlackAdapter
 from hub.db.models import DeliveryStatus, InboundDelivery, Job
 from hub.errors import NotFound
 from hub.sso import people
-from hub.sso.audit import Action, record
 from jobs.lifecycle import Decision
 
 from ..context import WorkerContext, context_of
@@ -75,7 +74,4 @@ async def _decide_click(context: WorkerContext, adapter: SlackAdapter, payload: 
         _, decided, reason = await context.services.decide(job.tenant_id, job_id, decision, by=by, user_id=user)  # type: ignore[attr-defined]
     except NotFound:
         return "This button is stale: the job no longer exists."
-    if decided:
-        await record(Action.APPROVAL_DECIDED, actor=by, source="slack", target=f"job:{job_id}",
-                     tenant_id=job.tenant_id, data={"decision": decision.value})  # type: ignore[attr-defined]  # fmt: skip
     return f"You {decision.value} the job." if decided else reason[0].upper() + reason[1:] + "."

@@ -65,7 +65,8 @@ async def test_a_linked_approver_decides_and_it_is_audited(context: WorkerContex
     assert await _decide_click(context, None, _click(job), LINKED) == "You approved the job."  # type: ignore[arg-type]
     assert (await Job.get(id=job.id)).status in (JobStatus.CREATED, JobStatus.QUEUED)  # on its way to an agent
     entry = await AuditEntry.get(action="approval_decided")
-    assert (entry.actor, entry.source, entry.data) == (f"slack:{TEAM}:{LINKED}", "slack", {"decision": "approved"})
+    assert (entry.actor, entry.source) == (f"slack:{TEAM}:{LINKED}", "slack")
+    assert entry.data == {"decision": "approved", "tool": job.tool}
 
 
 async def test_a_linked_viewer_and_a_stranger_cannot_decide(context: WorkerContext) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
 
-from hub.db.auth_models import RoleGrant
-from hub.db.models import Origin, User
+from hub.db.auth_models import AuditEntry, RoleGrant
+from hub.db.models import Job, JobStatus, Origin, User
 from hub.security.roles import Grant, Permissions, Role
 from hub.services import admin
 from hub.services.commands import Requester, chat_permissions, handle_text
@@ -51,3 +51,13 @@ async def test_chat_permissions_follow_the_linked_person_only_with_sso_on(orm: N
     await redeem_link_code(await issue_link_code(tenant.id, "slack:T1:U1"), person)
     linked = await chat_permissions("slack:T1:U1", on)
     assert linked is not None and linked.may_run("demo.echo") and not linked.may_run("git.git_commit")
+
+
+async def test_a_cancel_from_any_door_is_audited(orm: None, redis_url: str) -> None:
+    services = JobServices(EffectApplier(ArqRedis(connection_pool=ConnectionPool.from_url(redis_url))))
+    tenant = await admin.ensure_tenant()
+    job = await Job.create(tenant_id=tenant.id, origin=Origin.SLACK, requester="slack:T1:U1", tool="demo.echo",
+                           status=JobStatus.CREATED)  # fmt: skip
+    await services.cancel(tenant.id, job.id, by="discord:G1:U9")
+    entry = await AuditEntry.get(action="job_cancelled")
+    assert (entry.actor, entry.source, entry.target) == ("discord:G1:U9", "discord", f"job:{job.id}")

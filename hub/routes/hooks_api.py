@@ -6,7 +6,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from hub.auth import Caller, authenticate_caller
+from hub.auth import Caller
 from hub.db.webhook_models import HookDelivery, HookEndpoint, HookScheme, OutboundDelivery, Subscription
 from hub.errors import Conflict, NotFound, UnprocessableEntity
 from hub.keys import SETTINGS
@@ -28,6 +28,7 @@ from hub.routes.hook_schemas import (
 )
 from hub.routes.hooks import HOOK_DOOR
 from hub.security.ssrf import BlockedTarget, TargetPolicy, check_host, parse_networks
+from hub.sso.guard import authenticate_admin
 from hub.webhooks import manage
 
 API = ("apiToken",)
@@ -99,7 +100,7 @@ def _int(raw: str, what: str) -> int:
     responses={201: Response("created", HookView), 401: Response("missing or invalid API token"), 422: INVALID},
 )  # fmt: skip
 async def create_hook(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     body = await read_json(request, CreateHook)
     new = manage.NewEndpoint(
         name=body.name, scheme=HookScheme(body.scheme), secret=body.secret,
@@ -120,7 +121,7 @@ async def create_hook(request: web.Request) -> web.Response:
     "Inbound webhook endpoints", tags=("webhooks",), security=API, responses={200: Response("endpoints", HookList)}
 )
 async def list_hooks(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     rows = await HookEndpoint.filter(tenant_id=caller.tenant_id).order_by("name")
     return _json(HookList(hooks=[hook_view(row) for row in rows]))
 
@@ -130,7 +131,7 @@ async def list_hooks(request: web.Request) -> web.Response:
     responses={200: Response("the endpoint", HookView), 404: HOOK_404},
 )  # fmt: skip
 async def get_hook(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     return _json(hook_view(await _hook(request, caller)))
 
 
@@ -139,7 +140,7 @@ async def get_hook(request: web.Request) -> web.Response:
     request=UpdateHook, responses={200: Response("the endpoint", HookView), 404: HOOK_404, 422: INVALID},
 )  # fmt: skip
 async def update_hook(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     row = await _hook(request, caller)
     body = await read_json(request, UpdateHook)
     try:
@@ -165,7 +166,7 @@ async def update_hook(request: web.Request) -> web.Response:
     responses={200: Response("deleted", HookView), 404: HOOK_404},
 )  # fmt: skip
 async def delete_hook(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     row = await _hook(request, caller)
     await row.delete()
     return _json(hook_view(row))
@@ -177,7 +178,7 @@ async def delete_hook(request: web.Request) -> web.Response:
     responses={200: Response("deliveries", HookDeliveryList), 404: HOOK_404},
 )  # fmt: skip
 async def list_hook_deliveries(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     row = await _hook(request, caller)
     query = HookDelivery.filter(endpoint_id=row.id)
     if status := request.query.get("status"):
@@ -200,7 +201,7 @@ async def _delivery(request: web.Request, caller: Caller) -> HookDelivery:
     responses={200: Response("the delivery", HookDeliveryView), 404: Response("no such delivery")},
 )  # fmt: skip
 async def get_hook_delivery(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     return _json(delivery_view(await _delivery(request, caller), full=True))
 
 
@@ -210,7 +211,7 @@ async def get_hook_delivery(request: web.Request) -> web.Response:
     responses={202: Response("the new delivery, queued", HookDeliveryView), 404: Response("no such delivery")},
 )  # fmt: skip
 async def replay_hook_delivery(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     copy = await manage.replay(await _delivery(request, caller))
     request.app[HOOK_DOOR].relay.nudge()
     return _json(delivery_view(copy), 202)
@@ -222,7 +223,7 @@ async def replay_hook_delivery(request: web.Request) -> web.Response:
     responses={201: Response("created", SubscriptionView), 422: INVALID},
 )  # fmt: skip
 async def create_subscription(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     body = await read_json(request, CreateSubscription)
     box = request.app[HOOK_DOOR].endpoints.box
     try:
@@ -239,7 +240,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     responses={200: Response("subscriptions", SubscriptionList)},
 )  # fmt: skip
 async def list_subscriptions(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     rows = await Subscription.filter(tenant_id=caller.tenant_id).order_by("created_at")
     return _json(SubscriptionList(subscriptions=[subscription_view(row) for row in rows]))
 
@@ -249,7 +250,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     responses={200: Response("the subscription", SubscriptionView), 404: SUB_404},
 )  # fmt: skip
 async def get_subscription(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     return _json(subscription_view(await _subscription(request, caller)))
 
 
@@ -259,7 +260,7 @@ async def get_subscription(request: web.Request) -> web.Response:
     responses={200: Response("the subscription", SubscriptionView), 404: SUB_404, 422: INVALID},
 )  # fmt: skip
 async def update_subscription(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     row = await _subscription(request, caller)
     body = await read_json(request, UpdateSubscription)
     try:
@@ -285,7 +286,7 @@ async def update_subscription(request: web.Request) -> web.Response:
     responses={200: Response("deleted", SubscriptionView), 404: SUB_404},
 )  # fmt: skip
 async def delete_subscription(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     row = await _subscription(request, caller)
     await row.delete()
     return _json(subscription_view(row))
@@ -308,7 +309,7 @@ async def outbound_view(row: OutboundDelivery) -> OutboundView:
     responses={200: Response("deliveries", OutboundList), 404: SUB_404},
 )  # fmt: skip
 async def list_outbound(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     sub = await _subscription(request, caller)
     limit = min(LIST_MAX, _int(request.query.get("limit", "50"), "limit") or 1)
     rows = await OutboundDelivery.filter(subscription_id=sub.id).order_by("-id").limit(limit)
@@ -321,7 +322,7 @@ async def list_outbound(request: web.Request) -> web.Response:
                409: Response("the subscription is disabled")},
 )  # fmt: skip
 async def retry_outbound(request: web.Request) -> web.Response:
-    caller = await authenticate_caller(request)
+    caller = await authenticate_admin(request)
     sub = await _subscription(request, caller)
     row = await OutboundDelivery.get_or_none(
         id=_int(request.match_info["delivery"], "delivery"), subscription_id=sub.id

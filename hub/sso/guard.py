@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.auth import Caller
+from hub.auth import Caller, authenticate_caller
 from hub.errors import Forbidden
 from hub.keys import SETTINGS
 from hub.security.roles import Permissions
@@ -28,3 +28,15 @@ async def require_approver(request: web.Request, caller: Caller) -> None:
 async def require_reader(request: web.Request, caller: Caller) -> None:
     if not (await permissions(request, caller)).may_read:
         raise Forbidden("reading needs a role (viewer or more)")
+
+
+async def require_admin(request: web.Request, caller: Caller) -> None:
+    if not (await permissions(request, caller)).is_admin:
+        raise Forbidden("this needs the admin role")
+
+
+async def authenticate_admin(request: web.Request) -> Caller:
+    """The caller, who must be an admin (webhook endpoints and subscriptions create jobs and send events out)."""
+    caller = await authenticate_caller(request)
+    await require_admin(request, caller)
+    return caller

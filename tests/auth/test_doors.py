@@ -172,3 +172,15 @@ async def test_the_audit_log_is_append_only(doors: TestClient, provider: OidcPro
         await AuditEntry.filter(id=entry.id).update(actor="someone else")
     with pytest.raises(RaiseError, match="append-only"):
         await AuditEntry.filter(id=entry.id).delete()
+
+
+async def test_only_admins_manage_webhook_endpoints_and_subscriptions(
+    doors: TestClient, provider: OidcProviderFake
+) -> None:
+    operator = await _token(doors, provider, ["swarm-ops"], ["read", "run"])
+    for method, path in (("GET", "/api/v1/hooks"), ("POST", "/api/v1/hooks"), ("GET", "/api/v1/subscriptions"),
+                         ("POST", "/api/v1/subscriptions")):  # fmt: skip
+        response = await doors.request(method, path, json={}, headers=_bearer(operator))
+        assert response.status == 403, (method, path)
+    automation = (await admin.add_token("ci", ["jobs"])).key
+    assert (await doors.get("/api/v1/hooks", headers=_bearer(automation))).status == 200

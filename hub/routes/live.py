@@ -14,6 +14,7 @@ from hub.keys import REDIS
 from hub.openapi import Response, endpoint
 from hub.routes.schemas import Ack
 from hub.services import jobs as job_service
+from hub.sso.guard import require_reader
 from jobs.effects import job_channel, tenant_channel
 
 
@@ -26,6 +27,7 @@ from jobs.effects import job_channel, tenant_channel
 )  # fmt: skip
 async def live(request: web.Request) -> web.WebSocketResponse:
     caller = await authenticate_caller(request)
+    await require_reader(request, caller)
     job_ref = request.query.get("job")
     job = await job_service.find_job(caller.tenant_id, job_ref) if job_ref else None
     if job_ref and job is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
 @dataclass(frozen=True)
@@ -12,9 +12,6 @@ class Metrics:
     registry: CollectorRegistry
     http_requests: Counter
     http_latency: Histogram
-    jobs_created: Counter
-    jobs_finished: Counter
-    workers_online: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -30,9 +27,4 @@ class Metrics:
                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
                 registry=registry,
             ),
-            jobs_created=Counter("garageswarm_jobs_created", "Jobs created", ["origin"], registry=registry),
-            jobs_finished=Counter(
-                "garageswarm_jobs_finished", "Jobs that reached a final state", ["status"], registry=registry
-            ),
-            workers_online=Gauge("garageswarm_workers_online", "Agents online", registry=registry),
         )  # fmt: skip

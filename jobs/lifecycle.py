@@ -44,16 +44,7 @@ class Effects:
     events: list[JobEvent] = field(default_factory=list)
     outbox: list[OutboxMessage] = field(default_factory=list)
     aborts: list[tuple[UUID, str]] = field(default_factory=list)  # (worker id, arq job id)
-    finished: list[Job] = field(default_factory=list)
     threads: set[UUID] = field(default_factory=set)  # jobs whose chat thread must be brought up to date
-
-    def merge(self, other: Effects) -> Effects:
-        self.events += other.events
-        self.outbox += other.outbox
-        self.aborts += other.aborts
-        self.finished += other.finished
-        self.threads |= other.threads
-        return self
 
 
 @dataclass(frozen=True)
@@ -219,7 +210,6 @@ async def finish(
     if status is not JobStatus.SUCCEEDED:
         job.error = str(data.get("error") or status.value)[:4000]
     await append_event(connection, job, EventKind(status.value), data, effects)
-    effects.finished.append(job)
 
 
 async def fail_or_retry(

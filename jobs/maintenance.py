@@ -13,6 +13,7 @@ from .context import WorkerContext
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0
+PURGE_EVERY_TICKS = 600  # sent outbox rows older than a day are deleted about every ten minutes
 
 
 async def tick(context: WorkerContext) -> None:
@@ -27,9 +28,13 @@ async def tick(context: WorkerContext) -> None:
 
 async def maintenance_loop(context: WorkerContext) -> None:
     """Run the chores; an error in one round is logged and the loop goes on."""
+    count = 0
     while True:
         try:
             await tick(context)
+            if count % PURGE_EVERY_TICKS == 0:
+                await outbox.purge_sent()
         except Exception:
             log.exception("maintenance round failed")
+        count += 1
         await asyncio.sleep(TICK_S)

@@ -13,7 +13,6 @@ import hashlib
 import importlib.util
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -252,8 +251,3 @@ def start_embedded(data_dir: Path, *, postgres: bool, redis: bool) -> EmbeddedSt
         postgres=start_postgres(data_dir) if postgres else None,
         redis=start_redis(data_dir) if redis else None,
     )
-
-
-def remove_socket_dir(redis: EmbeddedRedis) -> None:
-    if redis.socket_path.parent != redis.directory:
-        shutil.rmtree(redis.socket_path.parent, ignore_errors=True)

@@ -11,7 +11,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 # One query: online agents of the tenant whose reported tools contain the tool (JSONB containment),
 # with their current load.
-_CANDIDATES_SQL = """
+CANDIDATES_SQL = """
 SELECT w.id, w.name, w.max_concurrency,
        (SELECT count(*) FROM jobs j WHERE j.worker_id = w.id AND j.status IN ('queued', 'running')) AS load
 FROM workers w
@@ -29,7 +29,7 @@ async def pick_worker(
     connection: BaseDBAsyncClient, tenant_id: UUID, tool: str, *, avoid: Collection[UUID] = ()
 ) -> Route | None:
     """The least loaded online agent that reported ``tool``; agents in ``avoid`` only as a last resort."""
-    rows = await connection.execute_query_dict(_CANDIDATES_SQL, [str(tenant_id), json.dumps([{"name": tool}])])
+    rows = await connection.execute_query_dict(CANDIDATES_SQL, [str(tenant_id), json.dumps([{"name": tool}])])
     if not rows:
         return None
 

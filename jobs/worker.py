@@ -1,5 +1,5 @@
-"""The hub worker (``garageswarm worker``): relays the outbox and runs the hub-side tasks
-(routing retries, reaping lost agents, posting to chat)."""
+"""The hub worker (``garageswarm worker``): relays the outbox, drains accepted webhook deliveries
+into jobs and runs the hub-side tasks (routing retries, reaping lost agents, posting to chat)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from .effects import EffectApplier
 from .maintenance import maintenance_loop
 from .queue import HUB_QUEUE, WakeableWorker
 from .tasks import HUB_TASKS
+from .tasks.webhooks import drain_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,13 @@ def build_hub_worker(settings: Settings) -> WakeableWorker:
             adapters=chat_adapters(settings, workspaces),
         )  # fmt: skip
         ctx["gs"] = context
-        ctx["maintenance"] = asyncio.create_task(maintenance_loop(context))
+        ctx["background"] = [
+            asyncio.create_task(maintenance_loop(context)),
+            asyncio.create_task(drain_deliveries(context)),
+        ]
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        task: asyncio.Task[None] | None = ctx.get("maintenance")
-        if task is not None:
+        for task in ctx.get("background", []):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -14,6 +14,7 @@ from typing import Literal
 
 from aiohttp import web
 
+from hub.db.group_commit import GroupCommit
 from hub.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
 from hub.keys import REDIS, SETTINGS
 from hub.openapi import Response, endpoint
@@ -23,6 +24,7 @@ from hub.webhooks import inbound
 from hub.webhooks.secrets import webhook_box
 
 READ_CHUNK = 64 * 1024
+WRITE_BATCH = 64  # deliveries per INSERT (bodies are up to webhook_max_body_bytes each)
 
 
 class UnsupportedMediaType(ApiError):
@@ -32,11 +34,13 @@ class UnsupportedMediaType(ApiError):
 
 @dataclass(frozen=True)
 class HookDoor:
-    """What the door keeps between requests (no state that matters: caches and a relay nudge)."""
+    """What the door keeps between requests (no state that matters: caches, the rate tally, the
+    shared INSERT and the worker's wake-up)."""
 
     endpoints: inbound.EndpointCache
     limiter: inbound.RateLimiter
-    relay: inbound.OutboxNudger
+    writer: GroupCommit[inbound.Delivery, inbound.Recorded]
+    waker: inbound.DrainWaker
 
 
 HOOK_DOOR = web.AppKey("hook_door", HookDoor)
@@ -87,18 +91,19 @@ async def receive(request: web.Request) -> web.Response:
     except WebhookSignatureError as exc:
         raise Unauthorized(exc.reason) from None
     payload = parse_json(request, body)
-    retry_after = await door.limiter.retry_after_s(config.id, config.rate_limit_per_min)
+    retry_after = door.limiter.retry_after_s(config.id, config.rate_limit_per_min)
     if retry_after is not None:
         raise TooManyRequests("rate limit of this endpoint exceeded", headers={"Retry-After": str(retry_after)})
     sender_id = inbound.delivery_id(config, request.headers, body)
     matched = inbound.match(config, request.headers, payload)
-    recorded = await inbound.record(config.id, sender_id, inbound.kept_headers(request.headers), body, matched)
+    delivery = inbound.Delivery(config.id, sender_id, inbound.kept_headers(request.headers), body, matched)
+    recorded = await door.writer.submit(delivery)
     if recorded.duplicate:
         answer = HookAnswer(status="duplicate", delivery=recorded.id, delivery_id=sender_id, matched=matched,
                             detail=f"already received ({recorded.status.value})")  # fmt: skip
         return web.json_response(text=answer.model_dump_json(), status=200)
     if matched:
-        door.relay.nudge()
+        door.waker.wake()
     status: Literal["accepted", "ignored"] = "accepted" if matched else "ignored"
     answer = HookAnswer(status=status, delivery=recorded.id, delivery_id=sender_id, matched=matched,
                         detail=None if matched else "no rule matched")  # fmt: skip
@@ -108,10 +113,14 @@ async def receive(request: web.Request) -> web.Response:
 async def _door(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     box = webhook_box(settings)
-    app[HOOK_DOOR] = HookDoor(inbound.EndpointCache(box), inbound.RateLimiter(app[REDIS]),
-                              inbound.OutboxNudger(app[REDIS]))  # fmt: skip
+    app[HOOK_DOOR] = door = HookDoor(
+        inbound.EndpointCache(box), inbound.RateLimiter(app[REDIS]),
+        GroupCommit(inbound.record_many, max_batch=WRITE_BATCH), inbound.DrainWaker(app[REDIS]),
+    )  # fmt: skip
     yield
-    await app[HOOK_DOOR].relay.close()
+    await door.writer.close()
+    await door.limiter.close()
+    await door.waker.close()
 
 
 def add_routes(app: web.Application) -> None:

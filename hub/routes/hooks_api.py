@@ -213,7 +213,7 @@ async def get_hook_delivery(request: web.Request) -> web.Response:
 async def replay_hook_delivery(request: web.Request) -> web.Response:
     caller = await authenticate_admin(request)
     copy = await manage.replay(await _delivery(request, caller))
-    request.app[HOOK_DOOR].relay.nudge()
+    request.app[HOOK_DOOR].waker.wake()
     return _json(delivery_view(copy), 202)
 
 

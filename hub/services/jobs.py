@@ -74,14 +74,20 @@ class JobServices:
             catalog = await self.tool_catalog(tenant_id)
         validate_tool_call(RunTool(server=server, tool=name, arguments=arguments), catalog)
 
+    async def checked(self, new: NewJob) -> NewJob:
+        """``new`` validated against the tenant's tools (:class:`CommandError` otherwise), with the
+        approval policy applied."""
+        await self.validate(new.tenant_id, new.tool, new.arguments)
+        if self.policy.requires_approval(new.tool):
+            return replace(new, approval_timeout_s=self.policy.timeout_s)
+        return new
+
     async def submit(self, new: NewJob) -> tuple[Job, bool]:
         """Validate, create and queue a job; (job, created) — False for a repeated idempotency key.
 
         The answer does not wait for Redis: the enqueue runs after commit in the background, and the
         outbox relay enqueues whatever that misses."""
-        await self.validate(new.tenant_id, new.tool, new.arguments)
-        if self.policy.requires_approval(new.tool):
-            new = replace(new, approval_timeout_s=self.policy.timeout_s)
+        new = await self.checked(new)
         if new.idempotency_key is not None:
             existing = await Job.get_or_none(tenant_id=new.tenant_id, idempotency_key=new.idempotency_key)
             if existing is not None:

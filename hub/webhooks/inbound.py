@@ -1,9 +1,11 @@
-"""The inbound ack path: verify a request for its endpoint, bound it, record it with its outbox row.
+"""The inbound ack path: verify a request for its endpoint, bound it, record it, answer.
 
-What happens here is what must happen before answering: verify → (rate limit) → one INSERT
-statement that stores the delivery and, when a rule matched, its outbox row → answer. Jobs are made
-by the hub worker (``jobs.tasks.webhooks``). Redis is optional on this path: the rate limit is
-skipped while Redis is unreachable, and the outbox row is relayed whenever Redis is back."""
+What happens here is what must happen before answering: verify → rate limit (counted locally,
+shared through Redis in the background) → INSERT the delivery → answer. Concurrent requests share
+one INSERT statement and one commit (:mod:`hub.db.group_commit`). A stored delivery whose status is
+``received`` is the hub worker's work item (``jobs.tasks.webhooks.drain_deliveries``): no Redis and
+no job creation on this path, so deliveries are accepted while Redis is down and run when the
+worker next looks."""
 
 from __future__ import annotations
 
@@ -33,8 +35,6 @@ from hub.security.webhooks import (
     verify_hmac_signature,
     verify_standard_webhook,
 )
-from jobs import outbox
-from jobs.queue import HUB_QUEUE
 
 from .rules import Rule, matching_rules
 
@@ -130,46 +130,92 @@ class EndpointCache:
 
 
 class RateLimiter:
-    """A per-endpoint fixed one-minute window in Redis, skipped while Redis does not answer."""
+    """Per-endpoint fixed one-minute windows, counted in Redis so every hub instance shares them.
 
-    def __init__(self, redis: ArqRedis) -> None:
+    The ack path makes no Redis round trip: a request is admitted against the last count Redis gave
+    plus this process's tally since, and the tally is added to Redis (INCRBY) by a background flush at
+    most every ``flush_s``. Several instances may together admit a little over the limit for one flush
+    interval. While Redis does not answer, each instance keeps limiting on its own count."""
+
+    def __init__(self, redis: ArqRedis, *, flush_s: float = 0.02) -> None:
         self.redis = redis
+        self.flush_s = flush_s
+        self._windows: dict[tuple[UUID, int], list[int]] = {}  # (endpoint, minute) → [count in Redis, unsent]
+        self._flusher: asyncio.Task[None] | None = None
         self._skip_until = 0.0
 
-    async def retry_after_s(self, endpoint_id: UUID, limit_per_min: int) -> int | None:
-        """Seconds to wait when the endpoint is over its limit; None when the request may go on."""
-        if time.monotonic() < self._skip_until:
-            return None
-        now = time.time()
-        key = f"gs:hook:rate:{endpoint_id}:{int(now // 60)}"
+    def retry_after_s(self, endpoint_id: UUID, limit_per_min: int, now: float | None = None) -> int | None:
+        """Seconds to wait when the endpoint is over its limit; None (and counted) when it may go on."""
+        now = time.time() if now is None else now
+        minute = int(now // 60)
+        counts = self._windows.setdefault((endpoint_id, minute), [0, 0])
+        if counts[0] + counts[1] >= limit_per_min:
+            return max(1, math.ceil(60 - now % 60))
+        counts[1] += 1
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon())
+        return None
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(self.flush_s)
+        current = int(time.time() // 60)
+        for key in [key for key in self._windows if key[1] < current - 1]:
+            del self._windows[key]
+        unsent = [(key, counts[1]) for key, counts in self._windows.items() if counts[1]]
+        if not unsent or time.monotonic() < self._skip_until:
+            return
         try:
             async with asyncio.timeout(RATE_LIMIT_TIMEOUT_S):
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, 120)
-                    count, _ = await pipe.execute()
+                    for (endpoint_id, minute), n in unsent:
+                        pipe.incrby(f"gs:hook:rate:{endpoint_id}:{minute}", n)
+                        pipe.expire(f"gs:hook:rate:{endpoint_id}:{minute}", 120)
+                    answers = await pipe.execute()
         except (RedisError, OSError, TimeoutError):
             self._skip_until = time.monotonic() + REDIS_BACKOFF_S
-            log.warning("rate limit skipped: Redis unavailable")
-            return None
-        if int(count) <= limit_per_min:
-            return None
-        return max(1, math.ceil(60 - now % 60))
+            log.warning("rate limit counted locally: Redis unavailable")
+            return
+        for (key, n), total in zip(unsent, answers[::2], strict=True):
+            counts = self._windows.setdefault(key, [0, 0])
+            counts[0], counts[1] = int(total), counts[1] - n
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
 
 
-_RECORD_SQL = """
-WITH d AS (
-    INSERT INTO hook_deliveries (endpoint_id, delivery_id, headers, body, status, matched, job_ids, received_at)
-    VALUES ($1::uuid, $2, $3::jsonb, $4, $5, $6::jsonb, '[]'::jsonb, now())
-    ON CONFLICT (endpoint_id, delivery_id) DO NOTHING
-    RETURNING id
-), o AS (
-    INSERT INTO outbox (task, payload, queue, dedupe_key, available_at, attempts, created_at)
-    SELECT $7, jsonb_build_object('delivery_id', d.id), $8, 'hook:' || d.id, now(), 0, now() FROM d WHERE $9
-    RETURNING id
-)
-SELECT d.id AS id FROM d
+# Every delivery of a batch in one statement: rows whose (endpoint, delivery id) already exist, or
+# repeat an earlier row of the same batch, insert nothing and are answered as duplicates.
+_RECORD_MANY_SQL = """
+INSERT INTO hook_deliveries (endpoint_id, delivery_id, headers, body, status, matched, job_ids, received_at)
+SELECT endpoint_id, delivery_id, headers::jsonb, body, status, matched::jsonb, '[]'::jsonb, now()
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[])
+     WITH ORDINALITY AS t(endpoint_id, delivery_id, headers, body, status, matched, n)
+ORDER BY n
+ON CONFLICT (endpoint_id, delivery_id) DO NOTHING
+RETURNING id, endpoint_id, delivery_id
 """
+_EXISTING_SQL = """
+SELECT d.id, d.endpoint_id, d.delivery_id, d.status FROM hook_deliveries d
+JOIN unnest($1::uuid[], $2::text[]) AS t(endpoint_id, delivery_id)
+  ON d.endpoint_id = t.endpoint_id AND d.delivery_id = t.delivery_id
+"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the ack path stores of one request."""
+
+    endpoint_id: UUID
+    sender_id: str
+    headers: dict[str, str]
+    body: bytes
+    matched: list[str]
+
+    @property
+    def status(self) -> HookDeliveryStatus:
+        return HookDeliveryStatus.RECEIVED if self.matched else HookDeliveryStatus.IGNORED
 
 
 @dataclass(frozen=True)
@@ -179,57 +225,63 @@ class Recorded:
     duplicate: bool
 
 
-async def record(
-    endpoint_id: UUID, sender_id: str, headers: dict[str, str], body: bytes, matched: list[str]
-) -> Recorded:
-    """Store the delivery and (when a rule matched) its outbox row atomically, in one statement."""
-    status = HookDeliveryStatus.RECEIVED if matched else HookDeliveryStatus.IGNORED
-    values = [str(endpoint_id), sender_id, json.dumps(headers), body, status.value, json.dumps(matched),
-              PROCESS_TASK, HUB_QUEUE, bool(matched)]  # fmt: skip
+async def record_many(deliveries: list[Delivery]) -> list[Recorded]:
+    """Store a batch of deliveries in one statement (one commit); one answer per delivery, in order.
+    A stored delivery with status ``received`` is the hub worker's work item: no outbox row needed."""
     db = connections.get("default")
-    rows = await db.execute_query_dict(_RECORD_SQL, values)
-    if rows:
-        return Recorded(int(rows[0]["id"]), status, duplicate=False)
-    existing = await db.execute_query_dict(
-        "SELECT id, status FROM hook_deliveries WHERE endpoint_id = $1::uuid AND delivery_id = $2",
-        [str(endpoint_id), sender_id],
-    )
-    return Recorded(int(existing[0]["id"]), HookDeliveryStatus(existing[0]["status"]), duplicate=True)
+    columns = (
+        [str(d.endpoint_id) for d in deliveries], [d.sender_id for d in deliveries],
+        [json.dumps(d.headers) for d in deliveries], [d.body for d in deliveries],
+        [d.status.value for d in deliveries], [json.dumps(d.matched) for d in deliveries],
+    )  # fmt: skip
+    inserted = {(str(r["endpoint_id"]), r["delivery_id"]): int(r["id"]) for r in await db.execute_query_dict(
+        _RECORD_MANY_SQL, list(columns))}  # fmt: skip
+    answers: list[Recorded | None] = []
+    for delivery in deliveries:
+        row_id = inserted.pop((str(delivery.endpoint_id), delivery.sender_id), None)
+        answers.append(None if row_id is None else Recorded(row_id, delivery.status, duplicate=False))
+    repeats = [d for d, answer in zip(deliveries, answers, strict=True) if answer is None]
+    if repeats:
+        rows = await db.execute_query_dict(
+            _EXISTING_SQL, [[str(d.endpoint_id) for d in repeats], [d.sender_id for d in repeats]]
+        )
+        existing = {(str(r["endpoint_id"]), r["delivery_id"]): r for r in rows}
+        for index, delivery in enumerate(deliveries):
+            if answers[index] is None:
+                row = existing[(str(delivery.endpoint_id), delivery.sender_id)]
+                answers[index] = Recorded(int(row["id"]), HookDeliveryStatus(row["status"]), duplicate=True)
+    return [answer for answer in answers if answer is not None]
 
 
 def match(config: EndpointConfig, headers: Mapping[str, str], payload: Any) -> list[str]:
     return [rule.name for rule in matching_rules(list(config.rules), headers, payload)]
 
 
-class OutboxNudger:
-    """Relays the outbox right after accepted deliveries, in batches (one pass per burst); the
-    hub worker's relay covers anything this misses (a crash, Redis down)."""
+WAKE_KEY = "gs:wake:hook-deliveries"
 
-    PAUSE_S = 0.005
+
+class DrainWaker:
+    """Wakes the hub worker's delivery drain after accepted deliveries: at most one Redis push in flight,
+    however many deliveries arrive meanwhile. Best effort: the drain also looks every second."""
 
     def __init__(self, redis: ArqRedis) -> None:
         self.redis = redis
-        self._wanted = asyncio.Event()
+        self._wanted = False
         self._task: asyncio.Task[None] | None = None
 
-    def nudge(self) -> None:
-        self._wanted.set()
+    def wake(self) -> None:
+        self._wanted = True
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
+            self._task = asyncio.create_task(self._push())
 
-    async def _run(self) -> None:
-        while True:
-            await self._wanted.wait()
-            self._wanted.clear()
+    async def _push(self) -> None:
+        while self._wanted:
+            self._wanted = False
             try:
-                sent = await outbox.relay_once(self.redis, horizon_s=0)
-            except Exception:
-                log.exception("outbox relay after accepting a webhook failed")
-                await asyncio.sleep(1.0)
-                continue
-            if sent >= outbox.RELAY_BATCH:
-                self._wanted.set()
-            await asyncio.sleep(self.PAUSE_S)
+                async with asyncio.timeout(RATE_LIMIT_TIMEOUT_S):
+                    await self.redis.lpush(WAKE_KEY, b"1")  # type: ignore[misc]
+            except (RedisError, OSError, TimeoutError):
+                return
 
     async def close(self) -> None:
         if self._task is not None:
@@ -237,4 +289,4 @@ class OutboxNudger:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
-__all__ = ["EndpointCache", "OutboxNudger", "RateLimiter", "WebhookSignatureError", "record", "verify"]
+__all__ = ["Delivery", "DrainWaker", "EndpointCache", "RateLimiter", "WebhookSignatureError", "record_many", "verify"]

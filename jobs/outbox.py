@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -110,36 +111,66 @@ async def purge_sent(older_than_s: float = 86400.0) -> int:
     return await OutboxMessage.filter(sent_at__lt=cutoff).delete()
 
 
-# The ack path of the chat doors in one round trip: the delivery (unique per source and delivery id) and
-# the task that carries it out, both or neither. A repeated delivery inserts nothing and returns no row.
+# The ack path of the chat doors in one round trip, for a batch of requests: each delivery (unique per
+# source and delivery id) and the task that carries it out, both or neither. A repeated delivery (already
+# stored, or earlier in the same batch) inserts nothing and returns no row.
 _RECORD_INBOUND_SQL = """
-WITH delivery AS (
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+                  AS t(source, delivery_id, task, payload, queue, n)
+), delivery AS (
     INSERT INTO inbound_deliveries (source, delivery_id, headers, status, received_at)
-    VALUES ($1, $2, '{}'::jsonb, 'received', now())
+    SELECT source, delivery_id, '{}'::jsonb, 'received', now() FROM input ORDER BY n
     ON CONFLICT (source, delivery_id) DO NOTHING
-    RETURNING id
+    RETURNING id, source, delivery_id
+), task AS (
+    INSERT INTO outbox (task, payload, queue, dedupe_key, available_at, attempts, created_at)
+    SELECT i.task, jsonb_set(i.payload::jsonb, '{delivery_id}', to_jsonb(d.id)), i.queue, d.source || ':' || d.id,
+           now(), 0, now()
+    FROM delivery d
+    JOIN (SELECT DISTINCT ON (source, delivery_id) * FROM input ORDER BY source, delivery_id, n) i
+      ON i.source = d.source AND i.delivery_id = d.delivery_id
+    RETURNING id, task, payload, queue, dedupe_key, available_at
 )
-INSERT INTO outbox (task, payload, queue, dedupe_key, available_at, attempts, created_at)
-SELECT $3, jsonb_set($4::jsonb, '{delivery_id}', to_jsonb(delivery.id)), $5, $1 || ':' || delivery.id, now(), 0, now()
-FROM delivery
-RETURNING id, task, payload, queue, dedupe_key, available_at
+SELECT task.*, d.source, d.delivery_id FROM task JOIN delivery d ON task.dedupe_key = d.source || ':' || d.id
 """
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A request a chat door received: where from, its id there, and the task that carries it out."""
+
+    source: str
+    delivery_id: str
+    task: str
+    payload: dict[str, Any]
+    queue: str
+
+
+async def record_inbound_many(connection: BaseDBAsyncClient, items: list[Inbound]) -> list[OutboxMessage | None]:
+    """Store inbound deliveries with the outbox rows of their tasks, in one statement; per item its
+    outbox row, or None when it was already recorded. Each task's payload gets the delivery's row id
+    as ``delivery_id``."""
+    columns = (
+        [i.source for i in items], [i.delivery_id[:200] for i in items], [i.task for i in items],
+        [json.dumps(i.payload) for i in items], [i.queue for i in items],
+    )  # fmt: skip
+    rows = await connection.execute_query_dict(_RECORD_INBOUND_SQL, list(columns))
+    stored = {(row["source"], row["delivery_id"]): _message(row) for row in rows}
+    return [stored.pop((i.source, i.delivery_id[:200]), None) for i in items]
+
+
+def _message(row: dict[str, Any]) -> OutboxMessage:
+    payload = row["payload"]
+    return OutboxMessage(
+        id=row["id"], task=row["task"], queue=row["queue"], dedupe_key=row["dedupe_key"],
+        available_at=row["available_at"], payload=json.loads(payload) if isinstance(payload, str) else payload,
+    )  # fmt: skip
 
 
 async def record_inbound(
     connection: BaseDBAsyncClient, *, source: str, delivery_id: str, task: str, payload: dict[str, Any], queue: str
 ) -> OutboxMessage | None:
-    """Store an inbound delivery with the outbox row of its task; None when it was already recorded.
-    The task's payload gets the delivery's row id as ``delivery_id``."""
-    rows = await connection.execute_query_dict(
-        _RECORD_INBOUND_SQL, [source, delivery_id[:200], task, json.dumps(payload), queue]
-    )
-    if not rows:
-        return None
-    row = rows[0]
-    payload_value = row["payload"]
-    return OutboxMessage(
-        id=row["id"], task=row["task"], queue=row["queue"], dedupe_key=row["dedupe_key"],
-        available_at=row["available_at"],
-        payload=json.loads(payload_value) if isinstance(payload_value, str) else payload_value,
-    )  # fmt: skip
+    """One inbound delivery (see :func:`record_inbound_many`)."""
+    [message] = await record_inbound_many(connection, [Inbound(source, delivery_id, task, payload, queue)])
+    return message

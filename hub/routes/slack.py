@@ -21,6 +21,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from tortoise import connections
 
 from bot.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID
+from hub.db.group_commit import GroupCommit
+from hub.db.models import OutboxMessage
 from hub.errors import BadRequest, NotFound
 from hub.keys import JOBS, REDIS, SETTINGS
 from hub.openapi import Response, endpoint
@@ -36,6 +38,7 @@ SLACK_APPROVAL_TASK = "slack_approval_click"
 SLACK_MENTION_TASK = "slack_mention"
 BOLT = web.AppKey("slack_bolt", AsyncApp)
 WORKSPACES = web.AppKey("slack_workspaces", SlackWorkspaces)
+RECORDER = web.AppKey("slack_recorder", GroupCommit[outbox.Inbound, OutboxMessage | None])
 SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 COMMAND_FIELDS = ("team_id", "channel_id", "user_id", "text", "trigger_id", "command", "response_url")
 MAX_TEXT = 4000
@@ -76,11 +79,14 @@ def build_bolt(settings: Settings, app: web.Application) -> AsyncApp:
     return bolt
 
 
+async def _record_many(items: list[outbox.Inbound]) -> list[OutboxMessage | None]:
+    return await outbox.record_inbound_many(connections.get("default"), items)
+
+
 async def _record(app: web.Application, source: str, delivery_id: str, task: str, payload: dict[str, Any]) -> bool:
-    """The ack path: store what arrived with an outbox row, in one transaction; False for a repeat."""
-    message = await outbox.record_inbound(
-        connections.get("default"), source=source, delivery_id=delivery_id, task=task, payload=payload, queue=HUB_QUEUE
-    )
+    """The ack path: store what arrived with an outbox row, in one statement shared with the requests
+    arriving at the same time (group commit); False for a repeat."""
+    message = await app[RECORDER].submit(outbox.Inbound(source, delivery_id, task, payload, HUB_QUEUE))
     if message is None:
         log.info("repeated Slack delivery ignored", extra={"source": source, "delivery_id": delivery_id})
         return False
@@ -182,11 +188,17 @@ async def slack_oauth_redirect(request: web.Request) -> web.Response:
     return web.Response(text=INSTALLED_PAGE.format(team=html.escape(installation.team_name)), content_type="text/html")
 
 
+async def _close_recorder(app: web.Application) -> None:
+    await app[RECORDER].close()
+
+
 def add_routes(app: web.Application, settings: Settings) -> None:
     app[WORKSPACES] = SlackWorkspaces(settings)
     if settings.slack_signing_secret is None:
         return
     app[BOLT] = build_bolt(settings, app)
+    app[RECORDER] = GroupCommit(_record_many, max_batch=128)
+    app.on_cleanup.append(_close_recorder)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/slack/install", slack_install)
     app.router.add_get("/slack/oauth_redirect", slack_oauth_redirect)

@@ -25,6 +25,7 @@ class SlackWorkspaces:
         self.single_token = settings.slack_bot_token.get() if settings.slack_bot_token else None
         self.box = SecretBox(settings.secret_key.get(), "slack-token") if settings.secret_key else None
         self._cache: dict[str, tuple[float, str | None]] = {}
+        self._tenants: dict[str, tuple[float, UUID]] = {}
 
     async def token_for(self, team_id: str | None) -> str | None:
         """The bot token to use for ``team_id``: the installation's, else the single-workspace token."""
@@ -42,10 +43,17 @@ class SlackWorkspaces:
         return self.single_token
 
     async def tenant_for(self, team_id: str) -> UUID:
+        """The workspace's tenant, cached for a few seconds (every command asks)."""
+        cached = self._tenants.get(team_id)
+        if cached is not None and time.monotonic() - cached[0] < MISS_CACHE_TTL_S:
+            return cached[1]
         installation = await SlackInstallation.get_or_none(team_id=team_id).only("tenant_id")
         if installation is not None:
-            return installation.tenant_id  # type: ignore[attr-defined,no-any-return]
-        return await chat_tenant("slack", team_id)
+            tenant_id: UUID = installation.tenant_id  # type: ignore[attr-defined]
+        else:
+            tenant_id = await chat_tenant("slack", team_id)
+        self._tenants[team_id] = (time.monotonic(), tenant_id)
+        return tenant_id
 
     async def save(self, oauth_response: dict[str, Any]) -> SlackInstallation:
         """Store (or refresh) a workspace's installation from an oauth.v2.access answer."""
@@ -64,4 +72,5 @@ class SlackWorkspaces:
         }  # fmt: skip
         installation, _ = await SlackInstallation.update_or_create(defaults=values, team_id=team_id)
         self._cache.pop(team_id, None)
+        self._tenants.pop(team_id, None)
         return installation

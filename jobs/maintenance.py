@@ -13,7 +13,7 @@ from .context import WorkerContext
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0
-PURGE_EVERY_TICKS = 600  # sent outbox rows older than a day are deleted about every ten minutes
+PURGE_EVERY_TICKS = 600  # sent outbox rows and chat deliveries older than a day go about every ten minutes
 
 
 async def tick(context: WorkerContext) -> None:
@@ -34,6 +34,7 @@ async def maintenance_loop(context: WorkerContext) -> None:
             await tick(context)
             if count % PURGE_EVERY_TICKS == 0:
                 await outbox.purge_sent()
+                await outbox.purge_inbound()
         except Exception:
             log.exception("maintenance round failed")
         count += 1

@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from hub.db.models import OutboxMessage
+from hub.db.models import InboundDelivery, OutboxMessage
 
 from .queue import Enqueue, enqueue_many
 
@@ -109,6 +109,13 @@ async def purge_sent(older_than_s: float = 86400.0) -> int:
     """Delete rows sent long ago (the job log keeps the history)."""
     cutoff = utcnow() - timedelta(seconds=older_than_s)
     return await OutboxMessage.filter(sent_at__lt=cutoff).delete()
+
+
+async def purge_inbound(older_than_s: float = 86400.0) -> int:
+    """Forget chat deliveries received long ago: they only recognise repeats, which Slack and Discord
+    send within minutes (the job log keeps what they started)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    return await InboundDelivery.filter(received_at__lt=cutoff).delete()
 
 
 # The ack path of the chat doors in one round trip, for a batch of requests: each delivery (unique per

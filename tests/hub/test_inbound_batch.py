@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from tortoise import connections
@@ -43,3 +44,11 @@ async def test_a_batch_stores_each_new_delivery_once_with_its_task_and_answers_r
     )
     assert second.payload["delivery_id"] == stored["t-2"]
     assert await OutboxMessage.all().count() == 3
+
+
+async def test_chat_deliveries_received_long_ago_are_forgotten_and_recent_ones_kept(orm: None) -> None:
+    db = connections.get("default")
+    await outbox.record_inbound_many(db, [_inbound("old"), _inbound("recent")])
+    await InboundDelivery.filter(delivery_id="old").update(received_at=outbox.utcnow() - timedelta(days=2))
+    assert await outbox.purge_inbound(older_than_s=86400) == 1
+    assert [d.delivery_id for d in await InboundDelivery.all()] == ["recent"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -19,6 +21,7 @@ from .routes import agent_api, console, discord, health, hooks, hooks_api, jobs_
 from .routes import auth as auth_routes
 from .services.jobs import JobServices, approval_policy
 from .settings import Settings
+from .sso.chat_grants import sync_at_start
 from .storage import LocalStorage
 
 
@@ -38,6 +41,7 @@ def create_app(settings: Settings) -> web.Application:
     app[STORAGE] = LocalStorage(settings.data_dir / "artifacts")
     app[AUTH_CACHE] = KeyCache()
     app.cleanup_ctx.append(_orm)
+    app.cleanup_ctx.append(_chat_grants)
     app.cleanup_ctx.append(_redis)
     for routes in (health, jobs_api, agent_api, live, console):
         routes.add_routes(app)
@@ -56,6 +60,17 @@ async def _orm(app: web.Application) -> AsyncIterator[None]:
     await init_orm(settings.database_url)
     yield
     await close_orm()
+
+
+async def _chat_grants(app: web.Application) -> AsyncIterator[None]:
+    """SLACK_APPROVERS and DISCORD_APPROVERS become chat grants (retried in the background until the
+    database is ready, so a hub still starts before its migrations)."""
+    retrying = await sync_at_start(app[SETTINGS])
+    yield
+    if retrying is not None:
+        retrying.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retrying
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:

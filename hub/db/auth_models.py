@@ -1,4 +1,4 @@
-"""People signing in: their OpenID accounts, role grants, and the append-only audit log."""
+"""People signing in: their OpenID accounts, role grants, chat grants, and the append-only audit log."""
 
 from __future__ import annotations
 
@@ -43,6 +43,27 @@ class RoleGrant(Model):
     class Meta:
         table = "role_grants"
         unique_together = (("user", "role"),)
+
+
+class ChatGrant(Model):
+    """A role held by a chat subject: a Slack or Discord user, a Slack user group or a Discord role.
+
+    Rows of source ``config`` mirror ``SLACK_APPROVERS`` / ``DISCORD_APPROVERS`` (synced when a hub starts);
+    rows of source ``api`` are an admin's."""
+
+    id = fields.UUIDField(primary_key=True)
+    platform = fields.CharField(max_length=16)
+    team_id = fields.CharField(max_length=64, description="Slack team or Discord guild id; empty: every one")
+    subject_kind = fields.CharField(max_length=16, description="user, group (Slack), role or user_or_role (Discord)")
+    subject_id = fields.CharField(max_length=64)
+    role = fields.CharField(max_length=16)
+    source = fields.CharField(max_length=8, description="config (the settings) or api (an admin)")
+    granted_by = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "chat_grants"
+        unique_together = (("platform", "team_id", "subject_kind", "subject_id", "role", "source"),)
 
 
 class AuditEntry(Model):

@@ -35,8 +35,10 @@ from hub.errors import BadRequest, NotFound, Unauthorized
 from hub.keys import JOBS, SETTINGS
 from hub.openapi import Response, endpoint
 from hub.security.discord import DiscordSignatureError, verify_discord_request
+from hub.security.roles import ChatMember
 from hub.services.admin import chat_tenant
 from hub.settings import Settings
+from hub.sso.chat_grants import may_approve
 from jobs import outbox
 from jobs.lifecycle import Decision
 from jobs.queue import HUB_QUEUE
@@ -145,10 +147,10 @@ async def on_autocomplete(app: web.Application, interaction: Interaction) -> dic
     return {"type": int(Callback.AUTOCOMPLETE_RESULT), "data": {"choices": choices}}
 
 
-def is_approver(settings: Settings, interaction: Interaction) -> bool:
+def member_of(interaction: Interaction) -> ChatMember:
+    """The clicker as Discord signed them: user id, guild (``dm`` outside one) and the member's roles."""
     user, roles = user_of(interaction)
-    approvers = set(settings.discord_approvers)
-    return bool(user) and (user in approvers or any(role in approvers for role in roles))
+    return ChatMember("discord", str(interaction.get("guild_id") or "dm"), user, frozenset(roles))
 
 
 async def on_component(app: web.Application, interaction: Interaction) -> dict[str, Any]:
@@ -156,17 +158,19 @@ async def on_component(app: web.Application, interaction: Interaction) -> dict[s
     parsed = parse_approval_custom_id(str((interaction.get("data") or {}).get("custom_id", "")))
     if parsed is None:
         return ephemeral("This button is not one of ours; nothing was changed.")
-    if not is_approver(app[SETTINGS], interaction):
+    member = member_of(interaction)
+    # A chat grant (DISCORD_APPROVERS, an admin's) names the user or a role they hold, or their linked person approves.
+    if not await may_approve(member, app[SETTINGS]):
         return ephemeral(NOT_AN_APPROVER)
     action, job_ref = parsed
-    user, _ = user_of(interaction)
+    user = member.user_id
     try:
         job_id = UUID(job_ref)
     except ValueError:
         return ephemeral(STALE_BUTTON)
     decision = Decision.APPROVED if action is ApprovalDecision.APPROVE else Decision.DENIED
     tenant_id = await chat_tenant("discord", interaction.get("guild_id"))
-    by = f"discord:{interaction.get('guild_id') or 'dm'}:{user}"
+    by = f"discord:{member.team_id}:{user}"
     try:
         job, decided, reason = await app[JOBS].decide(tenant_id, job_id, decision, by=by, user_id=user)
     except NotFound:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from hub.db.auth_models import ChatLinkCode, OidcAccount, RoleGrant
@@ -147,7 +149,24 @@ async def redeem_link_code(code: str, user: User) -> ChatRef | None:
     return ref
 
 
-async def chat_identity_may_approve(identity: str, settings: Settings) -> bool:
-    """Whether the person linked to a chat identity (``platform:team:user``) holds the approver role."""
-    user = await chat_user(identity)
-    return user is not None and (await person_permissions(user.id, settings)).may_approve
+# The linked person's direct grants and the groups of their sign-ins, in one round trip (the approval hot path).
+_LINKED_SQL = """
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(g.role, g.tools)), '[]') FROM role_grants g
+    WHERE g.user_id = c.user_id)::text AS grants,
+  (SELECT coalesce(json_agg(a.groups), '[]') FROM oidc_accounts a WHERE a.user_id = c.user_id)::text AS groups
+FROM chat_identities c
+WHERE c.platform = $1 AND c.team_id = $2 AND c.platform_user_id = $3"""
+
+
+async def linked_permissions(ref: ChatRef, settings: Settings) -> Permissions:
+    """The permissions of the person a chat identity is linked to (none when unlinked), in one query."""
+    rows = await connections.get("default").execute_query_dict(
+        _LINKED_SQL, [ref.platform, ref.team_id, ref.platform_user_id]
+    )
+    if not rows:
+        return Permissions.of([])
+    grants = [Grant(Role(role), tuple(tools)) for role, tools in json.loads(rows[0]["grants"])]
+    for groups in json.loads(rows[0]["groups"]):
+        grants += group_grants(groups, settings.oidc_role_map)
+    return Permissions.of(grants)

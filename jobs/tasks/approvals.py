@@ -10,7 +10,8 @@ from bot.ports import ChatReply
 from bot.slack.adapter import SlackAdapter
 from hub.db.models import DeliveryStatus, InboundDelivery, Job
 from hub.errors import NotFound
-from hub.sso import people
+from hub.security.roles import ChatMember
+from hub.sso.chat_grants import may_approve
 from jobs.lifecycle import Decision
 
 from ..context import WorkerContext, context_of
@@ -27,14 +28,6 @@ async def approval_timeout(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         return "no such job"
     _, decided, reason = await context.services.decide(job.tenant_id, job.id, Decision.DENIED, by="timeout")  # type: ignore[attr-defined]
     return "denied: timed out" if decided else reason
-
-
-async def slack_approvers(context: WorkerContext, adapter: SlackAdapter, team_id: str) -> set[str]:
-    """Slack user ids allowed to decide: the configured users plus the members of configured user groups."""
-    users = {a for a in context.settings.slack_approvers if not a.startswith("S")}
-    for group in (a for a in context.settings.slack_approvers if a.startswith("S")):
-        users |= set(await adapter.user_group_members(team_id, group))
-    return users
 
 
 async def slack_approval_click(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
@@ -56,11 +49,14 @@ async def slack_approval_click(ctx: dict[str, Any], payload: dict[str, Any]) -> 
 
 
 async def _decide_click(context: WorkerContext, adapter: SlackAdapter, payload: dict[str, Any], user: str) -> str:
-    by = f"slack:{payload['team_id']}:{user}"
-    # An approver is configured (SLACK_APPROVERS) or a signed-in person with the approver role who linked this account.
-    if not await people.chat_identity_may_approve(by, context.settings) and user not in await slack_approvers(
-        context, adapter, str(payload["team_id"])
-    ):
+    team = str(payload["team_id"])
+    by = f"slack:{team}:{user}"
+
+    async def in_group(group: str) -> bool:  # a click does not say which user groups the clicker is in
+        return user in await adapter.user_group_members(team, group)
+
+    # A chat grant (SLACK_APPROVERS, an admin's) names the user or a group they are in, or their linked person approves.
+    if not await may_approve(ChatMember("slack", team, user), context.settings, in_group):
         return "Only approvers can approve or deny this job; nothing was changed."
     decision = Decision.APPROVED if payload["action"] == "approve" else Decision.DENIED
     try:

@@ -1,4 +1,5 @@
-"""Approval buttons in chat: a person with the approver role who linked their Slack account may decide."""
+"""Approval buttons in chat: a person with the approver role who linked their Slack account may decide, and
+so may whoever a chat grant names (configured ones follow the settings)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from redis.asyncio import ConnectionPool
 
 from hub.db.auth_models import AuditEntry, RoleGrant
 from hub.db.models import ChatIdentity, Job, JobStatus, Origin, User, Worker
+from hub.security.roles import ChatGrantRule, Role, SubjectKind
 from hub.services import admin
 from hub.services.jobs import JobServices, approval_policy
 from hub.services.slack_installs import SlackWorkspaces
 from hub.settings import Settings
+from hub.sso import chat_grants
 from hub.storage import LocalStorage
 from jobs.context import WorkerContext
 from jobs.effects import EffectApplier
@@ -77,3 +80,18 @@ async def test_a_linked_viewer_and_a_stranger_cannot_decide(context: WorkerConte
         assert answer.startswith("Only approvers")
     assert (await Job.get(id=job.id)).status is JobStatus.AWAITING_APPROVAL
     assert not await AuditEntry.filter(action="approval_decided").exists()
+
+
+async def test_a_chat_grant_decides_and_an_approver_no_longer_configured_does_not(
+    context: WorkerContext, tmp_path: Path
+) -> None:
+    job = await _awaiting(context)
+    await chat_grants.sync_config_grants(Settings.from_env({"GARAGESWARM_DATA_DIR": str(tmp_path),
+                                                            "SLACK_APPROVERS": STRANGER}))  # fmt: skip
+    await chat_grants.sync_config_grants(context.settings)  # the hub started again without SLACK_APPROVERS
+    refused = await _decide_click(context, None, _click(job), STRANGER)  # type: ignore[arg-type]
+    assert refused.startswith("Only approvers")
+    tenant = await admin.ensure_tenant()
+    rule = ChatGrantRule("slack", TEAM, SubjectKind.USER, STRANGER, Role.APPROVER)
+    await chat_grants.add_grant(rule, actor="user:admin", tenant_id=tenant.id)
+    assert await _decide_click(context, None, _click(job), STRANGER) == "You approved the job."  # type: ignore[arg-type]

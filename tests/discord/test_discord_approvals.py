@@ -1,5 +1,6 @@
-"""Approvals in Discord: a risky tool waits for an approver's click (a user or a role the member holds);
-anyone else, a second click and silence change nothing but what the message says."""
+"""Approvals in Discord: a risky tool waits for an approver's click (a user or a role the member holds, as
+configured or granted by an admin, or a member linked to a person with the approver role); anyone else, a
+second click and silence change nothing but what the message says."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from typing import Any
 
 import pytest
 
+from hub.db.auth_models import RoleGrant
+from hub.db.models import ChatIdentity, User
+from hub.services import admin
 from tests.conftest import StartSwarm
 from tests.discord.conftest import Discord, start_discord, wait_for
 from tests.discord.support import interaction, swarm
+from tests.fakes.discord_api import GUILD_ID
 
 pytestmark = pytest.mark.timeout(90)
 APPROVER, ROLE, ROLE_MEMBER, STRANGER = (
@@ -20,6 +25,12 @@ APPROVER, ROLE, ROLE_MEMBER, STRANGER = (
     "1600000000000000002",
     "1600000000000000003",
     "1600000000000000004",
+)
+LINKED, LINKED_VIEWER, LEADS, LEAD = (
+    "1600000000000000005",
+    "1600000000000000006",
+    "1600000000000000007",
+    "1600000000000000008",
 )
 
 
@@ -108,3 +119,34 @@ async def test_a_role_approver_denies_and_silence_times_out_as_denied(approvals:
     assert "already decided" in only_for_the_clicker(late)
     stale = await click(approvals, "approve", "8c7f0000-0000-4000-8000-000000000000", waiting_prompt, APPROVER)
     assert "stale" in only_for_the_clicker(stale)
+
+
+async def _linked_person(discord_user: str, role: str) -> None:
+    """A signed-in person holding ``role`` who linked this Discord account (with /swarm login) in the guild."""
+    tenant = await admin.ensure_tenant()
+    person = await User.create(tenant_id=tenant.id, display_name=f"person of {discord_user}")
+    await ChatIdentity.create(user=person, platform="discord", team_id=GUILD_ID, platform_user_id=discord_user)
+    await RoleGrant.create(user=person, role=role, granted_by="tests")
+
+
+async def test_a_linked_approver_and_an_admin_granted_role_decide_but_a_linked_viewer_cannot(
+    approvals: Discord,
+) -> None:
+    await _linked_person(LINKED, "approver")
+    await _linked_person(LINKED_VIEWER, "viewer")
+    job_id, prompt = await awaiting(approvals, "demo.echo", "text=linked")
+    refused = await click(approvals, "approve", job_id, prompt, LINKED_VIEWER)
+    assert "Only approvers" in only_for_the_clicker(refused)
+    await asyncio.sleep(0.3)
+    assert (await approvals.swarm.job(job_id))["status"] == "awaiting_approval", "a viewer changes nothing"
+    approved = await click(approvals, "approve", job_id, prompt, LINKED)
+    assert approved["type"] == 7 and approved["data"]["content"] == f"Approved by <@{LINKED}>"
+    assert (await approvals.swarm.wait_job(job_id))["status"] == "succeeded"
+
+    grant = {"platform": "discord", "team_id": GUILD_ID, "subject_kind": "role", "subject_id": LEADS}
+    status, body = await approvals.swarm.api("POST", "/api/v1/chat-grants", json=grant)
+    assert status == 201, body
+    denied_id, denied_prompt = await awaiting(approvals, "demo.fail", "message=no")
+    denied = await click(approvals, "deny", denied_id, denied_prompt, LEAD, roles=(LEADS,))
+    assert denied["data"]["content"] == f"Denied by <@{LEAD}>"
+    assert (await approvals.swarm.wait_job(denied_id))["status"] == "cancelled"

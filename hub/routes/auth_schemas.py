@@ -141,3 +141,43 @@ class AuditList(BaseModel):
             ]
         }
     )
+
+
+_CHAT_GRANT_EXAMPLE = {
+    "id": _TOKEN, "platform": "slack", "team_id": "", "subject_kind": "group", "subject_id": "S0APPROVERS",
+    "role": "approver", "source": "api", "granted_by": f"user:{_USER}", "created_at": _AT,
+}  # fmt: skip
+
+
+class CreateChatGrant(BaseModel):
+    platform: Literal["slack", "discord"]
+    team_id: str = Field(default="", max_length=64, description="Slack team or Discord guild id; empty: every one")
+    subject_kind: Literal["user", "group", "role", "user_or_role"] = Field(
+        description="slack: user (U…/W…) or group (a user group, S…); discord: user, role or user_or_role"
+    )
+    subject_id: str = Field(min_length=1, max_length=64)
+    role: Literal["approver"] = Field(default="approver", description="chat grants give the approver role")
+
+    model_config = _examples(
+        {"platform": "slack", "team_id": "", "subject_kind": "group", "subject_id": "S0APPROVERS", "role": "approver"}
+    )
+
+
+class ChatGrantView(BaseModel):
+    model_config = _examples(_CHAT_GRANT_EXAMPLE) | {"from_attributes": True}
+
+    id: UUID
+    platform: str
+    team_id: str
+    subject_kind: str
+    subject_id: str
+    role: str
+    source: str = Field(description="config: from SLACK_APPROVERS / DISCORD_APPROVERS; api: an admin's")
+    granted_by: str
+    created_at: datetime
+
+
+class ChatGrantList(BaseModel):
+    grants: list[ChatGrantView]
+
+    model_config = _examples({"grants": [_CHAT_GRANT_EXAMPLE]})

@@ -1,4 +1,4 @@
-"""People on the REST API: who is signed in, their API tokens, role grants and the audit log."""
+"""People on the REST API: who is signed in, their API tokens, role grants, chat grants and the audit log."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from aiohttp import web
 from tortoise.expressions import Q
 
 from hub.auth import AUTH_CACHE, authenticate_caller
-from hub.db.auth_models import AuditEntry, RoleGrant
+from hub.db.auth_models import AuditEntry, ChatGrant, RoleGrant
 from hub.db.models import ApiToken, ChatIdentity, User
-from hub.errors import Forbidden, NotFound, UnprocessableEntity
+from hub.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
 from hub.keys import SETTINGS
 from hub.openapi import Response, endpoint, read_json
 from hub.routes.auth import signed_in
 from hub.routes.auth_schemas import (
     AuditList,
     AuditView,
+    ChatGrantList,
+    ChatGrantView,
     ChatIdentityView,
+    CreateChatGrant,
     CreateGrant,
     CreateToken,
     GrantView,
@@ -28,7 +31,8 @@ from hub.routes.auth_schemas import (
     TokenView,
 )
 from hub.security.keys import KeyKind, new_key
-from hub.security.roles import Permissions
+from hub.security.roles import ChatGrantRule, Permissions, Role, SubjectKind, chat_subject_problem
+from hub.sso import chat_grants
 from hub.sso.audit import Action, record
 from hub.sso.guard import permissions
 from hub.sso.people import person_permissions
@@ -257,6 +261,66 @@ async def revoke_grant(request: web.Request) -> web.Response:
     return web.json_response(text=_grant_view(grant).model_dump_json())
 
 
+def _chat_grant_view(grant: ChatGrant) -> str:
+    return ChatGrantView.model_validate(grant).model_dump_json()
+
+
+@endpoint(
+    "Chat grants: roles held by Slack and Discord users, Slack user groups and Discord roles (admins)",
+    tags=("people",),
+    security=("apiToken",),
+    query={"platform": "slack or discord"},
+    responses={200: Response("chat grants", ChatGrantList), 401: NOT_SIGNED_IN, 403: Response("not an admin")},
+)
+async def list_chat_grants(request: web.Request) -> web.Response:
+    await _admin(request)
+    query = ChatGrant.all()
+    if platform := request.query.get("platform"):
+        query = query.filter(platform=platform)
+    grants = await query.order_by("platform", "team_id", "subject_kind", "subject_id", "source")
+    views = [ChatGrantView.model_validate(g) for g in grants]
+    return web.json_response(text=ChatGrantList(grants=views).model_dump_json())
+
+
+@endpoint(
+    "Grant the approver role to a chat user, a Slack user group or a Discord role (admins)",
+    tags=("people",),
+    security=("apiToken",),
+    request=CreateChatGrant,
+    responses={201: Response("the new grant", ChatGrantView), 200: Response("it was already granted", ChatGrantView),
+               403: Response("not an admin"), 422: Response("a subject id that does not fit the platform and kind")},
+)  # fmt: skip
+async def add_chat_grant(request: web.Request) -> web.Response:
+    actor, tenant_id = await _admin(request)
+    body = await read_json(request, CreateChatGrant)
+    if (problem := chat_subject_problem(body.platform, body.team_id, body.subject_kind, body.subject_id)) is not None:
+        raise UnprocessableEntity(problem)
+    rule = ChatGrantRule(body.platform, body.team_id, SubjectKind(body.subject_kind), body.subject_id, Role(body.role))
+    grant, created = await chat_grants.add_grant(rule, actor=actor, tenant_id=tenant_id)
+    return web.json_response(text=_chat_grant_view(grant), status=201 if created else 200)
+
+
+@endpoint(
+    "Take an admin's chat grant back (admins); configured ones follow SLACK_APPROVERS / DISCORD_APPROVERS",
+    tags=("people",),
+    security=("apiToken",),
+    responses={200: Response("the removed grant", ChatGrantView), 403: Response("not an admin"),
+               404: Response("no such chat grant"), 409: Response("a configured grant: change the setting")},
+)  # fmt: skip
+async def remove_chat_grant(request: web.Request) -> web.Response:
+    actor, tenant_id = await _admin(request)
+    try:
+        grant = await ChatGrant.get_or_none(id=UUID(request.match_info["grant_id"]))
+    except ValueError:
+        grant = None
+    if grant is None:
+        raise NotFound("chat grant not found")
+    if grant.source == chat_grants.CONFIG:
+        raise Conflict("this grant comes from SLACK_APPROVERS or DISCORD_APPROVERS: change the setting and restart")
+    await chat_grants.remove_grant(grant, actor=actor, tenant_id=tenant_id)
+    return web.json_response(text=_chat_grant_view(grant))
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/me", me)
     app.router.add_post("/api/v1/tokens", create_token)
@@ -265,3 +329,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/audit", audit_log)
     app.router.add_post("/api/v1/grants", grant_role)
     app.router.add_delete("/api/v1/grants/{grant_id}", revoke_grant)
+    app.router.add_get("/api/v1/chat-grants", list_chat_grants)
+    app.router.add_post("/api/v1/chat-grants", add_chat_grant)
+    app.router.add_delete("/api/v1/chat-grants/{grant_id}", remove_chat_grant)

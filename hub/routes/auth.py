@@ -1,5 +1,6 @@
 """The sign-in doors: ``/auth/login`` → the OpenID provider → ``/auth/callback`` → a session;
-``/auth/logout``; ``/auth/link/{code}`` binds a chat identity to whoever signs in with it."""
+``/auth/logout`` (and on to the provider's logout when it has one, back to ``/auth/signed-out``);
+``/auth/link/{code}`` binds a chat identity to whoever signs in with it."""
 
 from __future__ import annotations
 
@@ -135,7 +136,8 @@ async def callback(request: web.Request) -> web.Response:
         tenant_id=tenant.id,
         data={"subject": identity.claims["sub"], "groups": groups},
     )
-    cookie = await request.app[SESSIONS].create(Session(user_id=str(user.id), tenant_id=str(tenant.id)))
+    session = Session(user_id=str(user.id), tenant_id=str(tenant.id), id_token=identity.id_token)
+    cookie = await request.app[SESSIONS].create(session)
     # A link is bound only once the signed-in person confirms, on a page naming the chat account: a link
     # someone else asked for and sent to you binds nothing by itself.
     after = f"/auth/link/{pending.link_code}/confirm" if pending.link_code is not None else AFTER_LOGIN
@@ -153,15 +155,50 @@ async def callback(request: web.Request) -> web.Response:
     raise response
 
 
-@endpoint("Sign out: end the session", tags=("auth",), responses={200: Response("signed out", SignedOut)})
+async def _provider_logout(request: web.Request, session: Session | None) -> str | None:
+    """The provider's logout URL for this session's sign-in, when the provider publishes one."""
+    provider = request.app.get(OIDC)
+    if provider is None or session is None or not session.id_token:
+        return None
+    try:
+        return await provider.end_session_url(session.id_token)
+    except ProviderError as exc:  # our session is over anyway; the provider's may outlive it
+        log.warning("no logout at the provider: %s", exc)
+        return None
+
+
+@endpoint(
+    "Sign out: end the session, then at the provider too when it publishes an end_session_endpoint",
+    tags=("auth",),
+    responses={200: Response("signed out (the provider has no logout endpoint)", SignedOut),
+               303: Response("signed out here; on to the provider's logout (Location header)",
+                             media_type="text/plain")},
+)  # fmt: skip
 async def logout(request: web.Request) -> web.Response:
     session = await request.app[SESSIONS].get(request.cookies.get(COOKIE))
     await request.app[SESSIONS].delete(request.cookies.get(COOKIE))
     if session is not None:
         await record(Action.LOGOUT, actor=f"user:{session.user_id}", source="sso")
-    response = web.json_response(SignedOut(signed_out=True).model_dump())
+    at_provider = await _provider_logout(request, session)
+    if at_provider is not None:
+        response = web.Response(status=303, headers={"Location": at_provider, "Cache-Control": "no-store"})
+    else:
+        response = web.json_response(SignedOut(signed_out=True).model_dump())
     response.del_cookie(COOKIE, path="/")
     return response
+
+
+SIGNED_OUT_PAGE = """<!doctype html><meta charset="utf-8"><title>Signed out</title>
+<h1>You are signed out.</h1><p><a href="/auth/login">Sign in again</a></p>"""
+
+
+@endpoint(
+    "Where the provider's logout sends the browser back (post_logout_redirect_uri)",
+    tags=("auth",),
+    responses={200: Response("a signed-out page", media_type="text/html")},
+)
+async def signed_out(request: web.Request) -> web.Response:
+    return web.Response(text=SIGNED_OUT_PAGE, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 CONFIRM_PAGE = """<!doctype html><meta charset="utf-8"><title>Link a chat account</title>
@@ -238,6 +275,7 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/auth/login", login)
     app.router.add_get("/auth/callback", callback)
     app.router.add_post("/auth/logout", logout)
+    app.router.add_get("/auth/signed-out", signed_out)
     app.router.add_get("/auth/link/{code}", link)
     app.router.add_get("/auth/link/{code}/confirm", confirm_link_page)
     app.router.add_post("/auth/link/{code}/confirm", confirm_link)

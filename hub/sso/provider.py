@@ -1,14 +1,21 @@
 """The OpenID provider as seen from the hub: discovery, JWKS (refetched on an unknown key id),
-the authorization URL with PKCE S256, state and nonce, the code exchange and userinfo (authlib)."""
+the authorization URL with PKCE S256, state and nonce, the code exchange (the ID token's ``at_hash``
+checked against the access token), userinfo (authlib), and the provider's logout URL."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
 
 from hub.security.oidc import Expected, IdTokenError, UnknownKey, key_set, validate_id_token
 from hub.settings import Settings
@@ -38,6 +45,37 @@ class Identity:
 
     issuer: str
     claims: dict[str, Any]
+    id_token: str  # kept in the session: the id_token_hint of the provider's logout
+
+
+def half_hash(value: str, alg: str) -> str:
+    """OIDC Core 3.1.3.6: base64url of the left half of ``value``'s hash under the ID token's ``alg``."""
+    digest = hashlib.sha512 if alg == "EdDSA" else getattr(hashlib, f"sha{alg[2:]}", None)
+    if digest is None:
+        raise IdTokenError(f"no at_hash algorithm for {alg}")
+    hashed = digest(value.encode()).digest()
+    return base64.urlsafe_b64encode(hashed[: len(hashed) // 2]).decode().rstrip("=")
+
+
+def check_at_hash(id_token: str, claims: dict[str, Any], access_token: object) -> None:
+    """When the (verified) ID token carries ``at_hash``, it must match the access token it came with."""
+    at_hash = claims.get("at_hash")
+    if at_hash is None:
+        return
+    try:
+        alg = str(extract_compact(id_token.encode()).protected["alg"])
+    except (JoseError, ValueError, KeyError) as exc:
+        raise IdTokenError("bad ID token header") from exc
+    if not isinstance(access_token, str) or not isinstance(at_hash, str):
+        raise IdTokenError("at_hash without an access token")
+    if not hmac.compare_digest(at_hash.encode(), half_hash(access_token, alg).encode()):
+        raise IdTokenError("at_hash does not match the access token")
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    """``url`` with ``params`` added to the query it may already have."""
+    parts = urlsplit(url)
+    return parts._replace(query=urlencode([*parse_qsl(parts.query), *params.items()])).geturl()
 
 
 class OidcProvider:
@@ -50,6 +88,7 @@ class OidcProvider:
         self.client_secret = settings.oidc_client_secret.get() if settings.oidc_client_secret else None
         self.scope = settings.oidc_scopes
         self.redirect_uri = settings.hub_url.rstrip("/") + "/auth/callback"
+        self.post_logout_redirect_uri = settings.hub_url.rstrip("/") + "/auth/signed-out"
         self._metadata: tuple[float, Metadata] | None = None
         self._keys: KeySet | None = None
 
@@ -137,9 +176,19 @@ class OidcProvider:
             if not isinstance(id_token, str):
                 raise IdTokenError("the token response has no ID token")
             claims = await self.verify(id_token, pending.nonce)
+            check_at_hash(id_token, claims, token.get("access_token"))
             if meta.userinfo_endpoint and not ({"email", "name"} <= claims.keys()):
                 claims = {**await self._userinfo(client, meta.userinfo_endpoint, claims["sub"]), **claims}
-        return Identity(issuer=meta.issuer, claims=claims)
+        return Identity(issuer=meta.issuer, claims=claims, id_token=id_token)
+
+    async def end_session_url(self, id_token: str) -> str | None:
+        """Where to send the browser to sign out at the provider too (RP-initiated logout), when it can."""
+        endpoint = (await self.metadata()).end_session_endpoint
+        if not endpoint:
+            return None
+        params = {"id_token_hint": id_token, "post_logout_redirect_uri": self.post_logout_redirect_uri,
+                  "client_id": self.client_id}  # fmt: skip
+        return with_query(endpoint, params)
 
     async def _userinfo(self, client: AsyncOAuth2Client, url: str, subject: str) -> dict[str, Any]:
         try:

@@ -31,6 +31,7 @@ class PendingLogin:
 class Session:
     user_id: str
     tenant_id: str
+    id_token: str | None = None  # the sign-in's ID token: the id_token_hint when signing out at the provider
 
 
 def new_pending(link_code: str | None = None) -> tuple[str, PendingLogin]:

@@ -64,7 +64,8 @@ async def test_a_rotated_provider_key_is_fetched_again(hub: TestClient, provider
     [({"iss": "https://evil.example"}, "wrong issuer"), ({"aud": "another-client"}, "wrong audience"),
      ({"aud": ["another-client", "third"]}, "wrong audience"),
      ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 4000}, "expired ID token"),
-     ({"nonce": "replayed-nonce"}, "bad nonce")],
+     ({"nonce": "replayed-nonce"}, "bad nonce"),
+     ({"at_hash": "h8Ycq0v9c0QPCFjPyJ3hRg"}, "at_hash does not match the access token")],
 )  # fmt: skip
 async def test_a_bad_id_token_is_refused(
     hub: TestClient, provider: OidcProviderFake, claims: dict[str, object], reason: str

@@ -1,10 +1,13 @@
 """A small, strict OpenID provider (an aiohttp app) for sign-in tests: discovery, JWKS, authorize
-(consents at once for ``user``), token (client secret, single-use codes, PKCE S256 checked) and userinfo.
+(consents at once for ``user``), token (client secret, single-use codes, PKCE S256 checked; the ID token
+carries ``at_hash``), userinfo and, with ``end_session``, RP-initiated logout (``/logout``: the
+``id_token_hint`` must be one of our ID tokens for the client, the redirect one the client registered).
 
 Knobs let a test make it misbehave the way an attacker or a broken provider would: ``id_token_claims``
 overrides claims of the next ID tokens (wrong ``iss``, ``aud``, ``exp``, ``nonce``), ``sign_with`` signs
 with a key the JWKS does not publish, ``rotate()`` replaces the signing key, ``iss_param`` sets the
-RFC 9207 ``iss`` parameter of the redirect (None: omitted).
+RFC 9207 ``iss`` parameter of the redirect (None: omitted), ``id_token_claims={"at_hash": ...}``
+tampers with the access token's hash.
 
     fake = OidcProviderFake(client_id="hub", client_secret="s3cret")
     server = await aiohttp_server(fake.app())
@@ -23,10 +26,17 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 ID_TOKEN_TTL_S = 300
 USE_ISSUER = object()  # iss_param default: the provider's issuer
+
+
+def at_hash(access_token: str) -> str:
+    """OIDC Core 3.1.3.6 for RS256: base64url of the left half of the SHA-256 of the access token."""
+    digest = hashlib.sha256(access_token.encode()).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
 def new_key(kid: str | None = None) -> RSAKey:
@@ -53,6 +63,9 @@ class OidcProviderFake:
     access_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: int = 0
     jwks_requests: int = 0
+    end_session: bool = False  # publish an end_session_endpoint
+    post_logout_redirect_uris: tuple[str, ...] = ()  # registered by the client; empty: any
+    ended_sessions: list[str] = field(default_factory=list)  # subjects signed out at /logout
 
     def rotate(self) -> None:
         """A new signing key; the JWKS publishes only it from now on."""
@@ -65,6 +78,7 @@ class OidcProviderFake:
         app.router.add_get("/authorize", self._authorize)
         app.router.add_post("/token", self._token)
         app.router.add_get("/userinfo", self._userinfo)
+        app.router.add_get("/logout", self._logout)
         return app
 
     async def _discovery(self, request: web.Request) -> web.Response:
@@ -74,6 +88,7 @@ class OidcProviderFake:
             "userinfo_endpoint": f"{self.issuer}/userinfo", "response_types_supported": ["code"],
             "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"],
             "code_challenge_methods_supported": ["S256"], "authorization_response_iss_parameter_supported": True,
+            **({"end_session_endpoint": f"{self.issuer}/logout"} if self.end_session else {}),
         })  # fmt: skip
 
     async def _jwks(self, request: web.Request) -> web.Response:
@@ -123,11 +138,30 @@ class OidcProviderFake:
         claims.update(iss=self.issuer, aud=self.client_id, iat=now, exp=now + ID_TOKEN_TTL_S)
         if grant.get("nonce"):
             claims["nonce"] = grant["nonce"]
+        claims["at_hash"] = at_hash(access_token)
         claims.update(self.id_token_claims)
         key = self.sign_with or self.keys[0]
         id_token = jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
         return web.json_response({"access_token": access_token, "token_type": "Bearer", "expires_in": 300,
                                   "id_token": id_token})  # fmt: skip
+
+    async def _logout(self, request: web.Request) -> web.Response:
+        if not self.end_session:
+            raise web.HTTPNotFound()
+        q = request.query
+        try:
+            hint = jwt.decode(q.get("id_token_hint", ""), KeySet(list(self.keys)), algorithms=["RS256"])
+        except (JoseError, ValueError):
+            raise web.HTTPBadRequest(text="id_token_hint is not one of our ID tokens") from None
+        if hint.claims.get("aud") != self.client_id or q.get("client_id", self.client_id) != self.client_id:
+            raise web.HTTPBadRequest(text="id_token_hint is for another client")
+        back = q.get("post_logout_redirect_uri")
+        if back is not None and self.post_logout_redirect_uris and back not in self.post_logout_redirect_uris:
+            raise web.HTTPBadRequest(text="post_logout_redirect_uri not registered")
+        self.ended_sessions.append(str(hint.claims["sub"]))
+        if back is None:
+            return web.Response(text="signed out")
+        raise web.HTTPFound(back)
 
     async def _userinfo(self, request: web.Request) -> web.Response:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")

@@ -179,6 +179,7 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_disable_after_s: float = 3 * 86400.0
     webhook_allow_networks: tuple[str, ...] = ()
+    webhook_retention_days: float = 30.0  # processed inbound and finished outbound deliveries are then deleted
 
     @property
     def embedded_database(self) -> bool:
@@ -257,6 +258,7 @@ class Settings:
                 "GARAGESWARM_WEBHOOK_DISABLE_AFTER_S", 3 * 86400.0, low=1, high=90 * 86400
             ),
             webhook_allow_networks=_networks(read, "GARAGESWARM_WEBHOOK_ALLOW_NETWORKS"),
+            webhook_retention_days=read.number("GARAGESWARM_WEBHOOK_RETENTION_DAYS", 30.0, low=1, high=3650),
         )
 
 

@@ -35,6 +35,7 @@ async def maintenance_loop(context: WorkerContext) -> None:
             if count % PURGE_EVERY_TICKS == 0:
                 await outbox.purge_sent()
                 await outbox.purge_inbound()
+                await webhook_sweeps.purge_old(context.settings.webhook_retention_days)
         except Exception:
             log.exception("maintenance round failed")
         count += 1

@@ -19,7 +19,14 @@ from redis.exceptions import RedisError
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from hub.db.webhook_models import OutboundDelivery, OutboundStatus, Subscription, WebhookCursor
+from hub.db.webhook_models import (
+    HookDelivery,
+    HookDeliveryStatus,
+    OutboundDelivery,
+    OutboundStatus,
+    Subscription,
+    WebhookCursor,
+)
 from hub.webhooks.outbound import EVENT_OF_KIND, MAX_REDIRECTS, event_payload
 
 from .context import WorkerContext
@@ -143,3 +150,15 @@ async def tick(context: WorkerContext) -> None:
         await dispatch_due(context.redis, context.settings.webhook_timeout_s)
     except Exception:
         log.exception("outbound webhook round failed")
+
+
+async def purge_old(retention_days: float) -> tuple[int, int]:
+    """Delete deliveries older than the retention: inbound ones already handled (a received one is
+    still work to do) and outbound ones that succeeded or were given up (with their attempt log).
+    Returns (inbound, outbound) counts."""
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    inbound = await HookDelivery.filter(received_at__lt=cutoff).exclude(status=HookDeliveryStatus.RECEIVED).delete()
+    outbound = await OutboundDelivery.filter(
+        created_at__lt=cutoff, status__in=[OutboundStatus.SUCCEEDED, OutboundStatus.FAILED]
+    ).delete()
+    return inbound, outbound

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from redis.asyncio import ConnectionPool
 
 from hub.db.lifecycle import close_orm, init_orm
 from hub.db.models import EventKind, Job, JobEvent, JobStatus, OutboxMessage, Worker
-from hub.db.webhook_models import HookDelivery
+from hub.db.webhook_models import HookDelivery, OutboundDelivery, Subscription
 from hub.services import admin
 from hub.services.jobs import JobServices, approval_policy
 from hub.services.slack_installs import SlackWorkspaces
@@ -25,6 +26,7 @@ from hub.webhooks.secrets import webhook_box
 from jobs.context import WorkerContext
 from jobs.effects import EffectApplier
 from jobs.tasks.webhooks import drain_once
+from jobs.webhook_sweeps import purge_old
 from tests.webhooks.support import GITHUB_SECRET, PR_RULE, PR_TEXT, github_headers, pull_request_body
 
 ECHO = {"name": "demo.echo", "input_schema": {"type": "object", "properties": {"text": {"type": "string"}},
@@ -126,3 +128,20 @@ async def test_the_rate_limit_is_shared_by_hub_instances_through_redis(context: 
     assert first.retry_after_s(endpoint_id, 5, now) == 40
     await first.close()
     await second.close()
+
+
+async def test_deliveries_past_the_retention_are_deleted_but_pending_work_is_kept(context: WorkerContext) -> None:
+    config = await _endpoint(context, [PR_RULE])
+    handled, pending, recent = await _accept(config, 3)
+    await HookDelivery.filter(id=handled).update(status="processed")
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    await HookDelivery.filter(id__in=[handled, pending]).update(received_at=long_ago)
+    subscription = await Subscription.create(tenant_id=config.tenant_id, url="https://example.com/x",
+                                             event_types=["job.succeeded"], secret_encrypted="x")  # fmt: skip
+    for status in ("succeeded", "failed", "pending"):
+        row = await OutboundDelivery.create(subscription=subscription, event_type="job.succeeded", payload={},
+                                            msg_id=f"msg_{status}", status=status)  # fmt: skip
+        await OutboundDelivery.filter(id=row.id).update(created_at=long_ago)
+    assert await purge_old(retention_days=30) == (1, 2)
+    assert sorted(d.id for d in await HookDelivery.all()) == [pending, recent]
+    assert [d.status.value for d in await OutboundDelivery.all()] == ["pending"], "still being retried"

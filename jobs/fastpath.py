@@ -1,14 +1,17 @@
-"""The two hottest transitions as single SQL statements: an agent starting a run, and a run succeeding.
+"""The two hottest transitions as single SQL statements: agents starting runs, and runs succeeding.
 
-Each is one atomic ``UPDATE … RETURNING`` feeding the ``INSERT`` of its event, so it costs one round trip
-instead of BEGIN / SELECT … FOR UPDATE / INSERT / UPDATE / COMMIT. The ``WHERE`` clause holds the same
-conditions as :mod:`jobs.lifecycle` (which it re-checks after any concurrent transition, as Postgres
-re-evaluates an UPDATE's condition on a row another transaction changed). When it matches nothing, the
-caller falls back to the general path, which explains why (stale attempt, finished, cancelling, …)."""
+Each is one atomic ``UPDATE … RETURNING`` feeding the ``INSERT`` of its events, for any number of runs
+at once (an agent sends the reports that are ready together in one request), so a batch costs one round
+trip instead of BEGIN / SELECT … FOR UPDATE / INSERT / UPDATE / COMMIT per run. The ``WHERE`` clause
+holds the same conditions as :mod:`jobs.lifecycle` (which it re-checks after any concurrent transition,
+as Postgres re-evaluates an UPDATE's condition on a row another transaction changed). A run it does not
+move goes to the general path, which explains why (stale attempt, finished, cancelling, …)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,58 +23,91 @@ from hub.db.models import EventKind, JobEvent
 from .lifecycle import CHAT_PLATFORMS, Effects
 
 _START_SQL = """
-WITH moved AS (
-    UPDATE jobs SET status = 'running', started_at = now(), next_seq = next_seq + 1
-    WHERE id = $1 AND tenant_id = $2 AND attempt = $3 AND worker_id = $4 AND status = 'queued'
-    RETURNING id, tenant_id, next_seq - 1 AS seq, attempt, thread_ref->>'platform' AS platform
+WITH asked AS (SELECT * FROM unnest($1::uuid[], $2::int[]) AS a(id, attempt)),
+moved AS (
+    UPDATE jobs SET status = 'running', started_at = now(), next_seq = jobs.next_seq + 1
+    FROM asked
+    WHERE jobs.id = asked.id AND jobs.tenant_id = $3 AND jobs.attempt = asked.attempt AND jobs.worker_id = $4
+      AND jobs.status = 'queued'
+    RETURNING jobs.id, jobs.next_seq - 1 AS seq, jobs.attempt, jobs.thread_ref->>'platform' AS platform
 )
 INSERT INTO job_events (job_id, seq, kind, attempt, data, created_at)
 SELECT id, seq, 'started', attempt, $5::jsonb, now() FROM moved
-RETURNING id, job_id, seq, attempt, created_at, (SELECT platform FROM moved) AS platform
+RETURNING id, job_id, seq, attempt, created_at, (SELECT platform FROM moved WHERE moved.id = job_id) AS platform
 """
 
 _SUCCEED_SQL = """
-WITH moved AS (
-    UPDATE jobs SET status = 'succeeded', finished_at = now(), result = $4::jsonb, next_seq = next_seq + 1
-    WHERE id = $1 AND tenant_id = $2 AND attempt = $3 AND status IN ('running', 'queued')
+WITH asked AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[], $4::jsonb[]) AS a(id, attempt, result, data)),
+moved AS (
+    UPDATE jobs SET status = 'succeeded', finished_at = now(), result = asked.result, next_seq = jobs.next_seq + 1
+    FROM asked
+    WHERE jobs.id = asked.id AND jobs.tenant_id = $5 AND jobs.attempt = asked.attempt
+      AND jobs.status IN ('running', 'queued')
       AND NOT EXISTS (SELECT 1 FROM job_events e
-                      WHERE e.job_id = $1 AND e.kind = 'cancel_requested' AND e.attempt = $3)
-    RETURNING id, tenant_id, next_seq - 1 AS seq, attempt, thread_ref->>'platform' AS platform
+                      WHERE e.job_id = asked.id AND e.kind = 'cancel_requested' AND e.attempt = asked.attempt)
+    RETURNING jobs.id, jobs.next_seq - 1 AS seq, jobs.attempt, asked.data, jobs.thread_ref->>'platform' AS platform
 )
 INSERT INTO job_events (job_id, seq, kind, attempt, data, created_at)
-SELECT id, seq, 'succeeded', attempt, $5::jsonb, now() FROM moved
-RETURNING id, job_id, seq, attempt, created_at, (SELECT platform FROM moved) AS platform
+SELECT id, seq, 'succeeded', attempt, data, now() FROM moved
+RETURNING id, job_id, seq, attempt, created_at, (SELECT platform FROM moved WHERE moved.id = job_id) AS platform
 """
 
 
-def _effects(row: dict[str, Any], kind: EventKind, data: dict[str, Any]) -> Effects:
-    event = JobEvent(
-        id=row["id"], job_id=row["job_id"], seq=row["seq"], kind=kind, attempt=row["attempt"], data=data,
-        created_at=row["created_at"] if isinstance(row["created_at"], datetime) else None,
-    )  # fmt: skip
-    effects = Effects(events=[event])
-    if row["platform"] in CHAT_PLATFORMS:
-        effects.threads.add(row["job_id"])
+@dataclass(frozen=True)
+class Run:
+    """One run of a job, as an agent names it."""
+
+    job_id: UUID
+    attempt: int
+
+
+def _effects(rows: list[dict[str, Any]], kind: EventKind, data_of: Callable[[UUID], dict[str, Any]]) -> Effects:
+    effects = Effects()
+    for row in rows:
+        job_id = row["job_id"] if isinstance(row["job_id"], UUID) else UUID(str(row["job_id"]))
+        event = JobEvent(
+            id=row["id"], job_id=job_id, seq=row["seq"], kind=kind, attempt=row["attempt"], data=data_of(job_id),
+            created_at=row["created_at"] if isinstance(row["created_at"], datetime) else None,
+        )  # fmt: skip
+        effects.events.append(event)
+        if row["platform"] in CHAT_PLATFORMS:
+            effects.threads.add(job_id)
     return effects
 
 
+def _unique(runs: list[Run]) -> list[Run]:
+    return list({run.job_id: run for run in runs}.values())
+
+
 async def start(
-    connection: BaseDBAsyncClient, job_id: UUID, tenant_id: UUID, worker_id: UUID, worker_name: str, attempt: int
-) -> Effects | None:
-    """Queued → running for this agent's current attempt; None when that is not the case."""
+    connection: BaseDBAsyncClient, runs: list[Run], tenant_id: UUID, worker_id: UUID, worker_name: str
+) -> Effects:
+    """Queued → running for the runs that are this agent's current attempt; the started events tell which."""
+    runs = _unique(runs)
+    if not runs:
+        return Effects()
     data = {"worker": worker_name}
     rows = await connection.execute_query_dict(
-        _START_SQL, [str(job_id), str(tenant_id), attempt, str(worker_id), json.dumps(data)]
-    )
-    return _effects(rows[0], EventKind.STARTED, data) if rows else None
+        _START_SQL, [[str(r.job_id) for r in runs], [r.attempt for r in runs], str(tenant_id), str(worker_id),
+                     json.dumps(data)],
+    )  # fmt: skip
+    return _effects(rows, EventKind.STARTED, lambda _: data)
 
 
-async def succeed(
-    connection: BaseDBAsyncClient, job_id: UUID, tenant_id: UUID, attempt: int, result: dict[str, Any]
-) -> Effects | None:
-    """Running → succeeded for the current attempt, unless a cancellation was asked; None otherwise."""
-    data = {"outputs": len(result.get("outputs") or [])}
+def succeeded_data(result: dict[str, Any]) -> dict[str, Any]:
+    return {"outputs": len(result.get("outputs") or [])}
+
+
+async def succeed(connection: BaseDBAsyncClient, runs: list[tuple[Run, dict[str, Any]]], tenant_id: UUID) -> Effects:
+    """Running → succeeded for the current attempts, unless a cancellation was asked; the succeeded
+    events tell which runs moved."""
+    unique = list({run.job_id: (run, result) for run, result in runs}.values())
+    if not unique:
+        return Effects()
+    data = {run.job_id: succeeded_data(result) for run, result in unique}
     rows = await connection.execute_query_dict(
-        _SUCCEED_SQL, [str(job_id), str(tenant_id), attempt, json.dumps(result), json.dumps(data)]
-    )
-    return _effects(rows[0], EventKind.SUCCEEDED, data) if rows else None
+        _SUCCEED_SQL, [[str(r.job_id) for r, _ in unique], [r.attempt for r, _ in unique],
+                       [json.dumps(result) for _, result in unique], [json.dumps(data[r.job_id]) for r, _ in unique],
+                       str(tenant_id)],
+    )  # fmt: skip
+    return _effects(rows, EventKind.SUCCEEDED, data.__getitem__)

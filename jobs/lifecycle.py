@@ -46,6 +46,13 @@ class Effects:
     aborts: list[tuple[UUID, str]] = field(default_factory=list)  # (worker id, arq job id)
     threads: set[UUID] = field(default_factory=set)  # jobs whose chat thread must be brought up to date
 
+    def extend(self, other: Effects) -> None:
+        """Add another transaction's effects (applied together, in order)."""
+        self.events.extend(other.events)
+        self.outbox.extend(other.outbox)
+        self.aborts.extend(other.aborts)
+        self.threads |= other.threads
+
 
 @dataclass(frozen=True)
 class NewJob:

@@ -20,6 +20,16 @@ from hub.db.models import Artifact, EventKind, Job, JobEvent, JobStatus, Worker,
 from hub.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from hub.keys import JOBS, REDIS, SETTINGS, STORAGE
 from hub.openapi import Response, endpoint, read_json
+from hub.routes.agent_schemas import (
+    BatchAnswer,
+    EventsAnswer,
+    EventsItem,
+    ReportBatch,
+    ResultAnswer,
+    ResultItem,
+    StartAnswer,
+    StartItem,
+)
 from hub.routes.schemas import (
     Ack,
     ArtifactView,
@@ -122,11 +132,39 @@ async def heartbeat_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _locked_job(connection: Any, request: web.Request, worker: Agent) -> Job:
-    job = await lifecycle.lock_job(connection, _job_id(request))
+class _NoSuchJob(Exception):
+    """A report names a job that is not this agent's tenant's."""
+
+
+async def _locked_job(connection: Any, job_id: UUID, worker: Agent) -> Job:
+    job = await lifecycle.lock_job(connection, job_id)
     if job is None or job.tenant_id != worker.tenant_id:  # type: ignore[attr-defined]
-        raise NotFound("no such job")
+        raise _NoSuchJob
     return job
+
+
+async def start_runs(worker: Agent, items: list[StartItem], effects: lifecycle.Effects) -> list[StartAnswer]:
+    """Start the runs that may run, all in one statement; the others one by one on the general path,
+    which says why not (stale attempt, already running, finished)."""
+    runs = [fastpath.Run(item.job_id, item.attempt) for item in items]
+    started = await fastpath.start(connections.get("default"), runs, worker.tenant_id, worker.id, worker.name)
+    effects.extend(started)
+    moved = {event.job_id for event in started.events}  # type: ignore[attr-defined]
+    answers = []
+    for item in items:
+        if item.job_id in moved:
+            answers.append(StartAnswer(job_id=item.job_id, run=True, reason="started"))
+            continue
+        try:
+            async with in_transaction() as connection:
+                job = await _locked_job(connection, item.job_id, worker)
+                run, reason, more = await lifecycle.start(connection, job, worker.id, worker.name, item.attempt)
+        except _NoSuchJob:
+            answers.append(StartAnswer(job_id=item.job_id, run=False, reason="no such job", error="no such job"))
+            continue
+        effects.extend(more)
+        answers.append(StartAnswer(job_id=item.job_id, run=run, reason=reason))
+    return answers
 
 
 @endpoint(
@@ -137,18 +175,31 @@ async def _locked_job(connection: Any, request: web.Request, worker: Agent) -> J
 async def start_run(request: web.Request) -> web.Response:
     worker = await authenticate_agent(request)
     body = await read_json(request, StartRun)
-    job_id = _job_id(request)
-    started = await fastpath.start(
-        connections.get("default"), job_id, worker.tenant_id, worker.id, worker.name, body.attempt
-    )
-    if started is not None:  # the common case, in one statement
-        request.app[JOBS].effects.apply_later(worker.tenant_id, started)
-        return web.json_response({"run": True, "reason": "started"})
-    async with in_transaction() as connection:
-        job = await _locked_job(connection, request, worker)
-        run, reason, effects = await lifecycle.start(connection, job, worker.id, worker.name, body.attempt)
-    request.app[JOBS].effects.apply_later(job.tenant_id, effects)  # type: ignore[attr-defined]
-    return web.json_response({"run": run, "reason": reason})
+    effects = lifecycle.Effects()
+    [answer] = await start_runs(worker, [StartItem(job_id=_job_id(request), attempt=body.attempt)], effects)
+    request.app[JOBS].effects.apply_later(worker.tenant_id, effects)
+    if answer.error is not None:
+        raise NotFound(answer.error)
+    return web.json_response({"run": answer.run, "reason": answer.reason})
+
+
+async def record_events(worker: Agent, item: EventsItem, effects: lifecycle.Effects) -> EventsAnswer:
+    """Append a run's progress and log events (ignored, not refused, when the attempt is stale)."""
+    for event in item.events:
+        if len(json.dumps(event.data)) > MAX_EVENT_BYTES:
+            error = f"an event's data is over {MAX_EVENT_BYTES} bytes"
+            return EventsAnswer(job_id=item.job_id, ok=False, detail=error, error=error)
+    try:
+        async with in_transaction() as connection:
+            job = await _locked_job(connection, item.job_id, worker)
+            current = item.attempt == job.attempt and not job.status.finished
+            if current:
+                for event in item.events:
+                    await lifecycle.append_event(connection, job, EventKind(event.kind), event.data, effects)
+                await job.save(using_db=connection, update_fields=["next_seq"])
+    except _NoSuchJob:
+        return EventsAnswer(job_id=item.job_id, ok=False, detail="no such job", error="no such job")
+    return EventsAnswer(job_id=item.job_id, ok=current, detail=None if current else "stale attempt")
 
 
 @endpoint(
@@ -160,19 +211,15 @@ async def start_run(request: web.Request) -> web.Response:
 async def report_events(request: web.Request) -> web.Response:
     worker = await authenticate_agent(request)
     body = await read_json(request, ReportEvents)
-    for event in body.events:
-        if len(json.dumps(event.data)) > MAX_EVENT_BYTES:
-            raise PayloadTooLarge(f"an event's data is over {MAX_EVENT_BYTES} bytes")
     effects = lifecycle.Effects()
-    async with in_transaction() as connection:
-        job = await _locked_job(connection, request, worker)
-        current = body.attempt == job.attempt and not job.status.finished
-        if current:
-            for event in body.events:
-                await lifecycle.append_event(connection, job, EventKind(event.kind), event.data, effects)
-            await job.save(using_db=connection, update_fields=["next_seq"])
-    request.app[JOBS].effects.apply_later(job.tenant_id, effects)  # type: ignore[attr-defined]
-    return web.json_response({"ok": current, "detail": None if current else "stale attempt"})
+    item = EventsItem(job_id=_job_id(request), attempt=body.attempt, events=body.events)
+    answer = await record_events(worker, item, effects)
+    request.app[JOBS].effects.apply_later(worker.tenant_id, effects)
+    if answer.error == "no such job":
+        raise NotFound(answer.error)
+    if answer.error is not None:
+        raise PayloadTooLarge(answer.error)
+    return web.json_response({"ok": answer.ok, "detail": answer.detail})
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:
@@ -207,7 +254,10 @@ async def upload_artifact(request: web.Request) -> web.Response:
     mime_type = request.content_type or "application/octet-stream"
     effects = lifecycle.Effects()
     async with in_transaction() as connection:
-        job = await _locked_job(connection, request, worker)
+        try:
+            job = await _locked_job(connection, _job_id(request), worker)
+        except _NoSuchJob:
+            raise NotFound("no such job") from None
         if attempt != job.attempt:
             raise Conflict("stale attempt")
         artifact = await Artifact.get_or_none(job_id=job.id, attempt=attempt, sha256=digest, name=name)
@@ -249,6 +299,32 @@ async def _apply_result(connection: Any, job: Job, body: ReportResult) -> lifecy
     return effects
 
 
+async def report_results(worker: Agent, items: list[ResultItem], effects: lifecycle.Effects) -> list[ResultAnswer]:
+    """Record run results, idempotently by (job, attempt): the successes in one statement, the rest (and
+    any success that statement did not take: duplicates, cancellations) one by one on the general path."""
+    wins = [(fastpath.Run(item.job_id, item.attempt), {"outputs": item.outputs, "structured": item.structured})
+            for item in items if item.outcome == "succeeded"]  # fmt: skip
+    done = await fastpath.succeed(connections.get("default"), wins, worker.tenant_id)
+    effects.extend(done)
+    moved = {event.job_id for event in done.events}  # type: ignore[attr-defined]
+    answers = []
+    for item in items:
+        if item.outcome == "succeeded" and item.job_id in moved:
+            answers.append(ResultAnswer(job_id=item.job_id, status="succeeded", duplicate=False))
+            continue
+        try:
+            async with in_transaction() as connection:
+                job = await _locked_job(connection, item.job_id, worker)
+                duplicate = item.attempt != job.attempt or job.status.finished
+                if not duplicate:
+                    effects.extend(await _apply_result(connection, job, item))
+        except _NoSuchJob:
+            answers.append(ResultAnswer(job_id=item.job_id, error="no such job"))
+            continue
+        answers.append(ResultAnswer(job_id=item.job_id, status=job.status.value, duplicate=duplicate))
+    return answers
+
+
 @endpoint(
     "Report the result of a run; idempotent by (job, attempt)",
     tags=("agent",), security=AGENT, request=ReportResult,
@@ -258,22 +334,33 @@ async def _apply_result(connection: Any, job: Job, body: ReportResult) -> lifecy
 async def report_result(request: web.Request) -> web.Response:
     worker = await authenticate_agent(request)
     body = await read_json(request, ReportResult)
-    if body.outcome == "succeeded":  # the common case, in one statement
-        result = {"outputs": body.outputs, "structured": body.structured}
-        done = await fastpath.succeed(
-            connections.get("default"), _job_id(request), worker.tenant_id, body.attempt, result
-        )
-        if done is not None:
-            request.app[JOBS].effects.apply_later(worker.tenant_id, done)
-            return web.json_response({"status": "succeeded", "duplicate": False})
     effects = lifecycle.Effects()
-    async with in_transaction() as connection:
-        job = await _locked_job(connection, request, worker)
-        duplicate = body.attempt != job.attempt or job.status.finished
-        if not duplicate:
-            effects = await _apply_result(connection, job, body)
-    request.app[JOBS].effects.apply_later(job.tenant_id, effects)  # type: ignore[attr-defined]
-    return web.json_response({"status": job.status.value, "duplicate": duplicate})
+    [answer] = await report_results(worker, [ResultItem(job_id=_job_id(request), **body.model_dump())], effects)
+    request.app[JOBS].effects.apply_later(worker.tenant_id, effects)
+    if answer.error is not None:
+        raise NotFound(answer.error)
+    return web.json_response({"status": answer.status, "duplicate": answer.duplicate})
+
+
+@endpoint(
+    "Report several runs at once: starts, then events, then results, each answered on its own "
+    "(the agent sends what is ready at the same moment together)",
+    tags=("agent",), security=AGENT, request=ReportBatch,
+    responses={200: Response("one answer per item, in order", BatchAnswer), 401: UNAUTHORIZED},
+)  # fmt: skip
+async def report_batch(request: web.Request) -> web.Response:
+    worker = await authenticate_agent(request)
+    body = await read_json(request, ReportBatch)
+    effects = lifecycle.Effects()
+    try:
+        answer = BatchAnswer(
+            starts=await start_runs(worker, body.starts, effects),
+            events=[await record_events(worker, item, effects) for item in body.events],
+            results=await report_results(worker, body.results, effects),
+        )  # fmt: skip
+    finally:
+        request.app[JOBS].effects.apply_later(worker.tenant_id, effects)  # what committed before a failure
+    return web.json_response(text=answer.model_dump_json())
 
 
 def add_routes(app: web.Application) -> None:
@@ -284,3 +371,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/agent/jobs/{job_id}/events", report_events)
     app.router.add_put("/api/v1/agent/jobs/{job_id}/artifacts", upload_artifact)
     app.router.add_post("/api/v1/agent/jobs/{job_id}/result", report_result)
+    app.router.add_post("/api/v1/agent/reports", report_batch)

@@ -12,23 +12,15 @@ from urllib.parse import quote
 
 import aiohttp
 
+from .batch import ReportBatcher
+from .errors import HubError, HubUnreachable
+
+__all__ = ["HubClient", "HubError", "HubUnreachable", "backoff_delay_s", "with_retries"]
 log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 30.0
 T = TypeVar("T")
-
-
-class HubError(Exception):
-    """The hub refused a request for good (4xx other than 408/429): retrying will not help."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"hub answered {status}: {message}")
-        self.status = status
-
-
-class HubUnreachable(Exception):
-    """The hub did not answer, or answered 5xx/408/429: worth retrying later."""
 
 
 def backoff_delay_s(failures: int, rng: random.Random | None = None) -> float:
@@ -52,12 +44,20 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int | None
 
 
 class HubClient:
-    """Calls the agent API with the agent's key."""
+    """Calls the agent API with the agent's key. Run reports (start, events, result) that are ready at
+    the same moment share one request (:mod:`jobs.agent.batch`)."""
 
     def __init__(self, session: aiohttp.ClientSession, hub_url: str, api_key: str) -> None:
         self.session = session
         self.base = hub_url.rstrip("/") + "/api/v1/agent"
         self.headers = {"Authorization": f"Bearer {api_key}"}
+        self.batcher = ReportBatcher(self._send_batch)
+
+    async def _send_batch(self, body: bytes) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._request(
+            "POST", "/reports", data=body, headers={"Content-Type": "application/json"}
+        )
+        return answer
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {**self.headers, **kwargs.pop("headers", {})}
@@ -86,11 +86,11 @@ class HubClient:
         await self._request("POST", "/heartbeat", json={"active_jobs": active_jobs})
 
     async def start(self, job_id: str, attempt: int) -> tuple[bool, str]:
-        body = await self._request("POST", f"/jobs/{job_id}/start", json={"attempt": attempt})
+        body = await self.batcher.submit("starts", {"job_id": job_id, "attempt": attempt})
         return bool(body["run"]), str(body["reason"])
 
     async def events(self, job_id: str, attempt: int, events: list[dict[str, Any]]) -> None:
-        await self._request("POST", f"/jobs/{job_id}/events", json={"attempt": attempt, "events": events})
+        await self.batcher.submit("events", {"job_id": job_id, "attempt": attempt, "events": events})
 
     async def upload(self, job_id: str, attempt: int, name: str, mime_type: str, data: bytes) -> dict[str, Any]:
         params = {"attempt": str(attempt), "name": name}
@@ -101,8 +101,7 @@ class HubClient:
         return result
 
     async def result(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = await self._request("POST", f"/jobs/{job_id}/result", json=body)
-        return answer
+        return await self.batcher.submit("results", {**body, "job_id": job_id})
 
     def websocket_url(self) -> str:
         return self.base.replace("http://", "ws://").replace("https://", "wss://") + "/ws"

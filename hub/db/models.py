@@ -247,7 +247,7 @@ class InboundDelivery(Model):
     job: fields.ForeignKeyNullableRelation[Job] = fields.ForeignKeyField(
         "models.Job", related_name="deliveries", null=True, on_delete=fields.SET_NULL
     )
-    received_at = fields.DatetimeField(auto_now_add=True)
+    received_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         table = "inbound_deliveries"

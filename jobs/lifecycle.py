@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from hub.db.models import EventKind, Job, JobEvent, JobStatus, Origin, OutboxMessage
 
-from . import outbox
+from .inserts import insert_together
 from .queue import HUB_QUEUE, agent_queue
 from .routing import Route, pick_worker
 
@@ -109,41 +109,49 @@ def _route(job: Job, route: Route, defer_s: float) -> JobEvent:
 
 
 async def _enqueue_run(connection: BaseDBAsyncClient, job: Job, route: Route, defer_s: float) -> OutboxMessage:
+    message = _run_message(job, route, defer_s)
+    await message.save(using_db=connection)
+    return message
+
+
+def _run_message(job: Job, route: Route, defer_s: float) -> OutboxMessage:
+    """The outbox row that enqueues the job's current attempt on the agent's queue (not yet saved)."""
     payload = {"job_id": str(job.id), "attempt": job.attempt, "tool": job.tool, "arguments": job.arguments}
-    return await outbox.add(
-        connection, task=RUN_TOOL_TASK, payload=payload, queue=agent_queue(str(route.worker_id)),
-        job_id=run_job_id(job.id, job.attempt), defer_s=defer_s,
+    return OutboxMessage(
+        task=RUN_TOOL_TASK, payload=payload, queue=agent_queue(str(route.worker_id)),
+        dedupe_key=run_job_id(job.id, job.attempt), available_at=utcnow() + timedelta(seconds=defer_s),
     )  # fmt: skip
 
 
 async def create_job(connection: BaseDBAsyncClient, new: NewJob) -> tuple[Job, Effects]:
-    """Create the job already routed to an agent when one can take it: one row, its events, an outbox row."""
+    """Create the job already routed to an agent when one can take it: one row, its events, an outbox row,
+    written in one statement (the hottest write of the hub, once per command or API call)."""
     effects = Effects()
-    route = await pick_worker(connection, new.tenant_id, new.tool)
+    route = await pick_worker(connection, new.tenant_id, new.tool) if new.approval_timeout_s is None else None
     job = Job(
         tenant_id=new.tenant_id, origin=new.origin, tool=new.tool, arguments=new.arguments,
         requester=new.requester, thread_ref=new.thread_ref, idempotency_key=new.idempotency_key,
-        max_retries=new.max_retries, status=JobStatus.CREATED,
+        max_retries=new.max_retries, status=JobStatus.CREATED, created_at=utcnow(),
     )  # fmt: skip
     events = [new_event(job, EventKind.CREATED, {"tool": new.tool, "origin": new.origin.value})]
+    message: OutboxMessage | None = None
     if new.approval_timeout_s is not None:
         job.status = JobStatus.AWAITING_APPROVAL
         request = {"tool": new.tool, "arguments": new.arguments, "requested_by": new.requester,
                    "timeout_s": new.approval_timeout_s}  # fmt: skip
         events.append(new_event(job, EventKind.APPROVAL_REQUESTED, request))
-    elif route is not None:
-        events.append(_route(job, route, 0.0))
-    await job.save(using_db=connection)
-    await save_events(connection, job, events, effects)
-    if new.approval_timeout_s is not None:
-        effects.outbox.append(
-            await outbox.add(
-                connection, task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id)}, queue=HUB_QUEUE,
-                job_id=f"approval-timeout:{job.id}", defer_s=new.approval_timeout_s,
-            )
+        message = OutboxMessage(
+            task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id)}, queue=HUB_QUEUE,
+            dedupe_key=f"approval-timeout:{job.id}", available_at=utcnow() + timedelta(seconds=new.approval_timeout_s),
         )  # fmt: skip
     elif route is not None:
-        effects.outbox.append(await _enqueue_run(connection, job, route, 0.0))
+        events.append(_route(job, route, 0.0))
+        message = _run_message(job, route, 0.0)
+    await insert_together(connection, [job, *events, *([message] if message else [])])
+    effects.events.extend(events)
+    _track_thread(job, effects)
+    if message is not None:
+        effects.outbox.append(message)
     return job, effects
 
 

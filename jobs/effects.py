@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -19,7 +20,7 @@ from hub.db.models import JobEvent, OutboxMessage
 
 from . import outbox
 from .lifecycle import Effects
-from .queue import HUB_QUEUE, agent_queue, enqueue, wake_key
+from .queue import HUB_QUEUE, Enqueue, agent_queue, enqueue_many, wake_key
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +44,6 @@ def event_json(event: JobEvent) -> dict[str, Any]:
     }
 
 
-async def publish(redis: ArqRedis, tenant_id: UUID, events: list[JobEvent]) -> None:
-    """Fan events out to live listeners (WebSocket clients); they catch up from Postgres if missed."""
-    if not events:
-        return
-    async with redis.pipeline(transaction=False) as pipe:
-        for event in events:
-            message = json.dumps(event_json(event))
-            pipe.publish(job_channel(event.job_id), message)  # type: ignore[attr-defined]
-            pipe.publish(tenant_channel(tenant_id), message)
-        await pipe.execute()
-
-
 TERMINAL_KINDS = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 NOTIFY_TASK = "notify_thread"
 NOTIFY_INTERVAL_S = 1.0
@@ -69,24 +58,14 @@ def notify_job_id(job_id: UUID, now: float, *, final: bool) -> tuple[str, dateti
     return f"notify:{job_id}:{bucket}", datetime.fromtimestamp((bucket + 1) * NOTIFY_INTERVAL_S, UTC)
 
 
-async def notify_threads(redis: ArqRedis, effects: Effects) -> None:
-    """Ask the hub worker to bring the chat threads of these jobs up to date."""
+def _notify_items(effects: Effects, now: float) -> list[Enqueue]:
+    """One coalescing notify job per chat thread touched (see :func:`notify_job_id`)."""
+    finals = {e.job_id for e in effects.events if e.kind.value in TERMINAL_KINDS}  # type: ignore[attr-defined]
+    items = []
     for job_id in effects.threads:
-        final = any(
-            e.kind.value in TERMINAL_KINDS
-            for e in effects.events
-            if e.job_id == job_id  # type: ignore[attr-defined]
-        )
-        arq_id, due = notify_job_id(job_id, time.time(), final=final)
-        await enqueue(redis, NOTIFY_TASK, str(job_id), job_id=arq_id, queue=HUB_QUEUE, defer_until=due)
-
-
-async def abort(redis: ArqRedis, worker_id: UUID, arq_job_id: str) -> None:
-    """Ask the agent's arq worker to cancel a running job (it sends MCP cancellation)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.zadd(abort_jobs_ss, {arq_job_id: timestamp_ms()})
-        pipe.lpush(wake_key(agent_queue(str(worker_id))), b"1")
-        await pipe.execute()
+        arq_id, due = notify_job_id(job_id, now, final=job_id in finals)
+        items.append(Enqueue(NOTIFY_TASK, (str(job_id),), arq_id, HUB_QUEUE, due))
+    return items
 
 
 SEND_BATCH = 500
@@ -94,13 +73,21 @@ SEND_BATCH = 500
 
 class EffectApplier:
     """Applies effects after commit, at once or in the background (request paths answer first:
-    the outbox relay covers anything a background task does not finish)."""
+    the outbox relay covers anything a background task does not finish).
+
+    In the background, what concurrent requests leave behind is applied together: one task sends
+    the outbox rows (one pipeline and one UPDATE per batch), another publishes the events, aborts
+    and chat notifications (one pipeline per batch), each starting at once when idle and taking
+    everything that arrived meanwhile when busy. Order is kept: a job's events go out in the order
+    their transactions committed."""
 
     def __init__(self, redis: ArqRedis) -> None:
         self.redis = redis
         self._pending: set[asyncio.Task[None]] = set()
         self._to_send: list[OutboxMessage] = []
         self._sender: asyncio.Task[None] | None = None
+        self._to_publish: list[tuple[UUID, Effects]] = []
+        self._publisher: asyncio.Task[None] | None = None
 
     async def apply(self, tenant_id: UUID, effects: Effects) -> None:
         await apply(self.redis, tenant_id, effects)
@@ -108,26 +95,39 @@ class EffectApplier:
     def apply_later(self, tenant_id: UUID, effects: Effects) -> None:
         if effects.outbox:
             self.send_later(effects.outbox)
-        rest = Effects(events=effects.events, aborts=effects.aborts, threads=effects.threads)
-        if not (rest.events or rest.aborts):
+        if not (effects.events or effects.aborts or effects.threads):
             return
-        task = asyncio.create_task(apply(self.redis, tenant_id, rest))
-        self._pending.add(task)
-        task.add_done_callback(self._done)
+        self._to_publish.append(
+            (tenant_id, Effects(events=effects.events, aborts=effects.aborts, threads=effects.threads))
+        )
+        if self._publisher is None or self._publisher.done():
+            self._publisher = self._background(self._publish_waiting())
 
     def send_later(self, messages: list[OutboxMessage]) -> None:
         """Enqueue outbox rows after the answer, batched with whatever else is waiting: one Redis
         pipeline and one UPDATE per batch under load (the relay covers a failure)."""
         self._to_send.extend(messages)
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_waiting())
-            self._pending.add(self._sender)
-            self._sender.add_done_callback(self._done)
+            self._sender = self._background(self._send_waiting())
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+        return task
 
     async def _send_waiting(self) -> None:
         while self._to_send:
             batch, self._to_send = self._to_send[:SEND_BATCH], self._to_send[SEND_BATCH:]
             await outbox.send_batch(self.redis, batch)
+
+    async def _publish_waiting(self) -> None:
+        while self._to_publish:
+            batch, self._to_publish = self._to_publish, []
+            try:
+                await publish_all(self.redis, batch)
+            except (RedisError, OSError) as exc:
+                log.warning("could not publish job events", extra={"error": type(exc).__name__})
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)
@@ -140,13 +140,30 @@ class EffectApplier:
             await asyncio.wait(set(self._pending), timeout=timeout_s)
 
 
+async def publish_all(redis: ArqRedis, batch: list[tuple[UUID, Effects]]) -> None:
+    """Publish the events (to live listeners, who catch up from Postgres if they miss some), deliver the
+    aborts (the agent's arq worker cancels the run, which sends MCP cancellation) and ask for the chat
+    notifications of several transactions' effects: one pipeline, and one more round trip for chat."""
+    now = time.time()
+    async with redis.pipeline(transaction=False) as pipe:
+        for tenant_id, effects in batch:
+            for event in effects.events:
+                message = json.dumps(event_json(event))
+                pipe.publish(job_channel(event.job_id), message)  # type: ignore[attr-defined]
+                pipe.publish(tenant_channel(tenant_id), message)
+            for worker_id, arq_job_id in effects.aborts:
+                pipe.zadd(abort_jobs_ss, {arq_job_id: timestamp_ms()})
+                pipe.lpush(wake_key(agent_queue(str(worker_id))), b"1")
+        await pipe.execute()
+    notes = [item for _, effects in batch for item in _notify_items(effects, now)]
+    if notes:
+        await enqueue_many(redis, notes)
+
+
 async def apply(redis: ArqRedis, tenant_id: UUID, effects: Effects) -> None:
     """Send outbox rows now (the relay retries what fails), publish events, deliver aborts."""
     await outbox.send_batch(redis, effects.outbox)
     try:
-        await publish(redis, tenant_id, effects.events)
-        await notify_threads(redis, effects)
-        for worker_id, arq_job_id in effects.aborts:
-            await abort(redis, worker_id, arq_job_id)
+        await publish_all(redis, [(tenant_id, effects)])
     except (RedisError, OSError) as exc:
         log.warning("could not publish job events", extra={"error": type(exc).__name__})

@@ -210,8 +210,9 @@ class WakeableWorker(Worker):
         free = self.max_jobs - self.job_counter if self.allow_pick_jobs else 0
         cutoff = timestamp_ms() + abort_job_max_age if self.allow_abort_jobs else -1
         keys = [self.queue_name, abort_jobs_ss, wake_key(self.queue_name)]
-        args: list[int | str] = [timestamp_ms(), free, int(self.in_progress_timeout_s * 1000), self.queue_read_limit + self.job_counter,
-                cutoff, in_progress_key_prefix]  # fmt: skip
+        in_progress_ms = int(self.in_progress_timeout_s * 1000)
+        limit = self.queue_read_limit + self.job_counter
+        args: list[int | str] = [timestamp_ms(), free, in_progress_ms, limit, cutoff, in_progress_key_prefix]
         claimed, aborts, next_due, waiting = await script(keys=keys, args=args)
         self._waiting_for_slot = int(waiting) > 0
         for index in range(0, len(claimed), 2):

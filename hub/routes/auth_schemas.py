@@ -151,7 +151,7 @@ _CHAT_GRANT_EXAMPLE = {
 
 class CreateChatGrant(BaseModel):
     platform: Literal["slack", "discord"]
-    team_id: str = Field(default="", max_length=64, description="Slack team or Discord guild id; empty: every one")
+    team_id: str = Field(max_length=64, description="Slack team or Discord guild id, of the admin's tenant")
     subject_kind: Literal["user", "group", "role", "user_or_role"] = Field(
         description="slack: user (U…/W…) or group (a user group, S…); discord: user, role or user_or_role"
     )
@@ -159,7 +159,13 @@ class CreateChatGrant(BaseModel):
     role: Literal["approver"] = Field(default="approver", description="chat grants give the approver role")
 
     model_config = _examples(
-        {"platform": "slack", "team_id": "", "subject_kind": "group", "subject_id": "S0APPROVERS", "role": "approver"}
+        {
+            "platform": "slack",
+            "team_id": "T0GARAGE01",
+            "subject_kind": "group",
+            "subject_id": "S0APPROVERS",
+            "role": "approver",
+        }
     )
 
 

@@ -32,6 +32,7 @@ from hub.routes.auth_schemas import (
 )
 from hub.security.keys import KeyKind, new_key
 from hub.security.roles import ChatGrantRule, Permissions, Role, SubjectKind, chat_subject_problem
+from hub.services.admin import chat_tenant
 from hub.sso import chat_grants
 from hub.sso.audit import Action, record
 from hub.sso.guard import permissions
@@ -282,19 +283,30 @@ async def list_chat_grants(request: web.Request) -> web.Response:
     return web.json_response(text=ChatGrantList(grants=views).model_dump_json())
 
 
+async def _own_team(platform: str, team_id: str, tenant_id: UUID) -> None:
+    """An admin grants approval only in a workspace or guild of their own tenant: a grant names its
+    team (every team at once is for the operator's SLACK_APPROVERS / DISCORD_APPROVERS)."""
+    if not team_id:
+        raise UnprocessableEntity("name the Slack team or Discord guild (team_id) the grant is for")
+    if await chat_tenant(platform, team_id) != tenant_id:
+        raise Forbidden(f"{platform} team {team_id} belongs to another tenant")
+
+
 @endpoint(
     "Grant the approver role to a chat user, a Slack user group or a Discord role (admins)",
     tags=("people",),
     security=("apiToken",),
     request=CreateChatGrant,
     responses={201: Response("the new grant", ChatGrantView), 200: Response("it was already granted", ChatGrantView),
-               403: Response("not an admin"), 422: Response("a subject id that does not fit the platform and kind")},
+               403: Response("not an admin, or the team belongs to another tenant"),
+               422: Response("no team, or a subject id that does not fit the platform and kind")},
 )  # fmt: skip
 async def add_chat_grant(request: web.Request) -> web.Response:
     actor, tenant_id = await _admin(request)
     body = await read_json(request, CreateChatGrant)
     if (problem := chat_subject_problem(body.platform, body.team_id, body.subject_kind, body.subject_id)) is not None:
         raise UnprocessableEntity(problem)
+    await _own_team(body.platform, body.team_id, tenant_id)
     rule = ChatGrantRule(body.platform, body.team_id, SubjectKind(body.subject_kind), body.subject_id, Role(body.role))
     grant, created = await chat_grants.add_grant(rule, actor=actor, tenant_id=tenant_id)
     return web.json_response(text=_chat_grant_view(grant), status=201 if created else 200)
@@ -317,6 +329,7 @@ async def remove_chat_grant(request: web.Request) -> web.Response:
         raise NotFound("chat grant not found")
     if grant.source == chat_grants.CONFIG:
         raise Conflict("this grant comes from SLACK_APPROVERS or DISCORD_APPROVERS: change the setting and restart")
+    await _own_team(grant.platform, grant.team_id, tenant_id)
     await chat_grants.remove_grant(grant, actor=actor, tenant_id=tenant_id)
     return web.json_response(text=_chat_grant_view(grant))
 

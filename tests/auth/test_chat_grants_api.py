@@ -17,7 +17,7 @@ from tests.fakes.oidc_provider import OidcProviderFake
 
 AiohttpClient = Any
 CONFIGURED_USER, CONFIGURED_ROLE = "U0CONFIG01", "1800000000000000001"
-GROUP = {"platform": "slack", "subject_kind": "group", "subject_id": "S0LEADS001"}
+GROUP = {"platform": "slack", "team_id": "T0GARAGE01", "subject_kind": "group", "subject_id": "S0LEADS001"}
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ async def test_an_admin_adds_and_removes_a_chat_grant_and_each_change_is_audited
     added = await hub.post("/api/v1/chat-grants", json=GROUP, headers=automation)
     assert added.status == 201, await added.text()
     grant = await added.json()
-    assert (grant["team_id"], grant["role"], grant["source"]) == ("", "approver", "api")
+    assert (grant["team_id"], grant["role"], grant["source"]) == ("T0GARAGE01", "approver", "api")
     assert grant["granted_by"].startswith("token:")
     again = await hub.post("/api/v1/chat-grants", json=GROUP, headers=automation)
     assert again.status == 200 and (await again.json())["id"] == grant["id"]
@@ -69,8 +69,16 @@ async def test_an_admin_adds_and_removes_a_chat_grant_and_each_change_is_audited
     assert (await hub.delete(f"/api/v1/chat-grants/{grant['id']}", headers=automation)).status == 404
     entries = await AuditEntry.filter(source="api").order_by("id")
     assert [(e.action, e.target, e.data) for e in entries] == [
-        ("role_granted", "slack:*:group:S0LEADS001", {"role": "approver", "chat_grant": grant["id"], "source": "api"}),
-        ("role_revoked", "slack:*:group:S0LEADS001", {"role": "approver", "chat_grant": grant["id"], "source": "api"}),
+        (
+            "role_granted",
+            "slack:T0GARAGE01:group:S0LEADS001",
+            {"role": "approver", "chat_grant": grant["id"], "source": "api"},
+        ),
+        (
+            "role_revoked",
+            "slack:T0GARAGE01:group:S0LEADS001",
+            {"role": "approver", "chat_grant": grant["id"], "source": "api"},
+        ),
     ]
     assert all(e.actor == grant["granted_by"] for e in entries)
 
@@ -87,7 +95,8 @@ async def test_a_configured_grant_cannot_be_removed_through_the_api(
 @pytest.mark.parametrize(
     "body",
     [{**GROUP, "subject_id": "U0NOTAGROUP"}, {**GROUP, "subject_kind": "role"}, {**GROUP, "role": "admin"},
-     {"platform": "discord", "subject_kind": "role", "subject_id": "leads"}, {**GROUP, "team_id": "T 1"}],
+     {"platform": "discord", "team_id": "1200000000000000020", "subject_kind": "role", "subject_id": "leads"},
+     {**GROUP, "team_id": "T 1"}, {**GROUP, "team_id": ""}],
 )  # fmt: skip
 async def test_a_malformed_chat_grant_is_refused(
     hub: TestClient, automation: dict[str, str], body: dict[str, str]
@@ -109,3 +118,13 @@ async def test_only_admins_see_or_change_chat_grants(hub: TestClient, provider: 
     assert (await sign_in(hub)).status == 303
     added = await hub.post("/api/v1/chat-grants", json=GROUP)
     assert added.status == 201 and (await added.json())["granted_by"].startswith("user:")
+
+
+async def test_an_admin_cannot_grant_in_a_workspace_of_another_tenant(
+    hub: TestClient, automation: dict[str, str]
+) -> None:
+    await admin.ensure_tenant(admin.chat_tenant_slug("slack", "T0OTHERCO1"))  # a workspace with its own tenant
+    refused = await hub.post("/api/v1/chat-grants", json={**GROUP, "team_id": "T0OTHERCO1"}, headers=automation)
+    assert refused.status == 403 and "another tenant" in (await refused.json())["error"]["message"]
+    assert len(await _grants(hub, automation)) == 2
+    assert not await AuditEntry.filter(source="api").exists()

@@ -160,5 +160,4 @@ async def chat_permissions(identity: str, settings: Settings) -> Permissions | N
     unlinked); with SSO off no roles are enforced in chat."""
     if not settings.oidc_issuer:
         return None
-    user = await people.chat_user(identity)
-    return await people.person_permissions(user.id, settings) if user is not None else Permissions.of([])
+    return await people.linked_permissions(people.chat_ref(identity), settings)

@@ -5,7 +5,8 @@ measured in the same run with the same load generator.
 
 1. a bare aiohttp handler (reads the body, answers 202);
 2. a bare handler doing one raw asyncpg INSERT per request;
-3. the hub's ``POST /hooks/{endpoint}`` (verify, rate limit, one INSERT statement with the outbox row);
+3. the hub's ``POST /hooks/{endpoint}`` (verify, rate limit, store the delivery: concurrent requests
+   share one INSERT and commit);
 then the lag from 202 to the job being queued for an agent, and a count proving that every accepted
 delivery made exactly one job. Load comes from separate processes (``--clients``) so one event loop
 is not the limit. Uses DATABASE_URL / REDIS_URL when set, else embedded stores."""

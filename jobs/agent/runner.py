@@ -29,6 +29,7 @@ class AgentContext:
     client: HubClient
     spool: Spool
     stopping: asyncio.Event  # set on agent shutdown: a cancelled run is then retried, not cancelled
+    calls: asyncio.Semaphore  # runs between their start and the end of their call (max_concurrency)
 
 
 def report_for(job_id: str, attempt: int, outcome: CallOutcome) -> Report:
@@ -69,15 +70,16 @@ async def run_tool(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     server, _, tool = str(payload["tool"]).partition(".")
     token = job_id_var.set(job_id)
     try:
-        try:
-            run, reason = await with_retries(lambda: agent.client.start(job_id, attempt), attempts=START_ATTEMPTS)
-        except HubError as exc:
-            return f"refused: {exc}"
-        if not run:
-            log.info("run skipped", extra={"reason": reason})
-            return f"skipped: {reason}"
-        report = await _call(agent, job_id, attempt, server, tool, payload.get("arguments") or {})
-        await agent.spool.deliver(report)
+        async with agent.calls:  # a run is started only when it can call at once
+            try:
+                run, reason = await with_retries(lambda: agent.client.start(job_id, attempt), attempts=START_ATTEMPTS)
+            except HubError as exc:
+                return f"refused: {exc}"
+            if not run:
+                log.info("run skipped", extra={"reason": reason})
+                return f"skipped: {reason}"
+            report = await _call(agent, job_id, attempt, server, tool, payload.get("arguments") or {})
+        await agent.spool.deliver(report)  # outside the slot: the next run starts while this one reports
         return str(report.result["outcome"])
     except HubUnreachable:
         log.error("hub unreachable at start; the hub will re-queue this run")

@@ -25,6 +25,10 @@ from .spool import Spool
 
 log = logging.getLogger(__name__)
 RUN_MARGIN_S = 60
+# arq runs up to this many runs per allowed call: the extra ones are reporting their results (or
+# waiting for a call slot), so delivering a result does not hold up the next call. A run may wait
+# for a slot as long as a call may last, hence its timeout covers a wait and a call.
+RUNS_PER_CALL_SLOT = 2
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,10 @@ async def run_agent(options: AgentOptions, stop: asyncio.Event) -> None:
             stopping = asyncio.Event()
             worker = WakeableWorker(
                 functions=[run_tool], queue_name=registered["queue"],
-                redis_settings=RedisSettings.from_dsn(options.redis_url), max_jobs=config.max_concurrency,
-                allow_abort_jobs=True, max_tries=1, job_timeout=config.max_call_s + RUN_MARGIN_S,
-                keep_result=3600, handle_signals=False, ctx={"agent": AgentContext(pool, client, spool, stopping)},
+                redis_settings=RedisSettings.from_dsn(options.redis_url), allow_abort_jobs=True, max_tries=1,
+                max_jobs=config.max_concurrency * RUNS_PER_CALL_SLOT, keep_result=3600, handle_signals=False,
+                job_timeout=config.max_call_s * RUNS_PER_CALL_SLOT + RUN_MARGIN_S,
+                ctx={"agent": AgentContext(pool, client, spool, stopping, asyncio.Semaphore(config.max_concurrency))},
             )  # fmt: skip
             main = asyncio.create_task(worker.main())
             helpers = [

@@ -71,3 +71,49 @@ async def test_the_worker_survives_a_redis_restart_and_runs_what_comes_after(tmp
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         stop_redis(redis)
+
+
+async def _slow(ctx: dict[str, Any], name: str) -> None:
+    ctx["seen"].append((name, time.monotonic()))
+    await asyncio.sleep(ctx["run_s"])
+    ctx["ended"].append(time.monotonic())
+
+
+async def _commands(url: str) -> int:
+    pool = await create_pool(RedisSettings.from_dsn(url))
+    try:
+        return int((await pool.info("stats"))["total_commands_processed"])
+    finally:
+        await pool.aclose()
+
+
+@pytest.mark.timeout(60)
+async def test_a_running_job_costs_no_polling_and_a_freed_slot_starts_the_next_at_once(tmp_path: Path) -> None:
+    redis = start_redis(tmp_path)
+    ctx: dict[str, Any] = {"seen": [], "ended": [], "run_s": 1.0}
+    worker = WakeableWorker(functions=[_slow], queue_name="q:slots", redis_settings=RedisSettings.from_dsn(redis.url()),
+                            handle_signals=False, ctx=ctx, keep_result=60, max_jobs=1)  # fmt: skip
+    task = asyncio.create_task(worker.main())
+    pool = await create_pool(RedisSettings.from_dsn(redis.url()))
+    try:
+        await asyncio.sleep(0.3)
+        await enqueue(pool, "_slow", "first", job_id="first", queue="q:slots")
+        await enqueue(pool, "_slow", "second", job_id="second", queue="q:slots")
+        while not ctx["seen"]:
+            await asyncio.sleep(0.01)
+        before = await _commands(redis.url())
+        await asyncio.sleep(0.6)  # the first job runs, the second waits for its slot
+        assert await _commands(redis.url()) - before < 10, "no polling while the only slot is busy"
+        await _wait(ctx, 2)
+        assert [name for name, _ in ctx["seen"]] == ["first", "second"]
+        assert ctx["seen"][1][1] - ctx["ended"][0] < 0.5, "the freed slot wakes the worker (not the 2 s poll)"
+        while len(ctx["ended"]) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert await pool.zcard("q:slots") == 0, "finished jobs leave the queue"
+        assert not await enqueue(pool, "_slow", "again", job_id="first", queue="q:slots"), "its result is kept"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pool.aclose()
+        stop_redis(redis)

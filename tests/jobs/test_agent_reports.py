@@ -1,0 +1,176 @@
+"""Run reports in batches: the hub answers each item on its own, the agent coalesces what is ready together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from hub.app import create_app
+from hub.db.lifecycle import close_orm, init_orm
+from hub.db.models import Job, JobEvent
+from hub.services import admin
+from hub.settings import Settings
+from jobs.agent.batch import ReportBatcher
+from jobs.agent.errors import HubError, HubUnreachable
+
+AiohttpClient = Any
+Client = TestClient[Any, Any]
+TOOLS = {"tools": [{"name": "demo.echo", "description": "Echo", "input_schema": {"type": "object",
+         "properties": {"text": {"type": "string"}}, "required": ["text"]}}]}  # fmt: skip
+
+
+@pytest.fixture
+async def keys(database_url: str) -> AsyncIterator[dict[str, str]]:
+    await init_orm(database_url, maxsize=2)
+    worker = await admin.add_worker("garage-1", {})
+    token = await admin.add_token("tests", ["jobs"])
+    yield {"worker": worker.key, "token": token.key}
+    await close_orm()
+
+
+@pytest.fixture
+async def client(aiohttp_client: AiohttpClient, settings: Settings, keys: dict[str, str]) -> Client:
+    app_client: Client = await aiohttp_client(create_app(settings))
+    agent = {"Authorization": f"Bearer {keys['worker']}"}
+    assert (await app_client.post("/api/v1/agent/register", json=TOOLS, headers=agent)).status == 200
+    return app_client
+
+
+async def _jobs(client: Client, keys: dict[str, str], count: int) -> list[str]:
+    ids = []
+    for index in range(count):
+        created = await client.post("/api/v1/jobs", json={"tool": "demo.echo", "arguments": {"text": str(index)}},
+                                    headers={"Authorization": f"Bearer {keys['token']}"})  # fmt: skip
+        ids.append((await created.json())["id"])
+    return ids
+
+
+async def _batch(client: Client, keys: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/agent/reports", json=body, headers={"Authorization": f"Bearer {keys['worker']}"}
+    )
+    assert response.status == 200, await response.text()
+    answer: dict[str, Any] = await response.json()
+    return answer
+
+
+async def _kinds(job_id: str) -> list[str]:
+    return [event.kind.value for event in await JobEvent.filter(job_id=job_id).order_by("seq")]
+
+
+async def test_a_batch_answers_each_run_on_its_own_and_a_repeat_counts_once(
+    client: Client, keys: dict[str, str]
+) -> None:
+    first, second, third = await _jobs(client, keys, 3)
+    unknown = str(uuid.uuid4())
+    started = await _batch(client, keys, {"starts": [
+        {"job_id": first, "attempt": 0}, {"job_id": second, "attempt": 1}, {"job_id": third, "attempt": 0},
+        {"job_id": unknown, "attempt": 0},
+    ]})  # fmt: skip
+    assert [(a["run"], a["reason"], a["error"]) for a in started["starts"]] == [
+        (True, "started", None), (False, "stale attempt: the job was re-queued", None), (True, "started", None),
+        (False, "no such job", "no such job"),
+    ]  # fmt: skip
+    reports = {
+        "events": [{"job_id": first, "attempt": 0, "events": [{"kind": "progress", "data": {"progress": 1}}]}],
+        "results": [
+            {"job_id": first, "attempt": 0, "outcome": "succeeded", "outputs": [{"type": "text", "text": "0"}]},
+            {"job_id": third, "attempt": 0, "outcome": "tool_error", "error": "no"},
+            {"job_id": unknown, "attempt": 0, "outcome": "succeeded"},
+        ],
+    }
+    done = await _batch(client, keys, reports)
+    assert done["events"] == [{"job_id": first, "ok": True, "detail": None, "error": None}]
+    assert [(a["status"], a["duplicate"], a["error"]) for a in done["results"]] == [
+        ("succeeded", False, None), ("failed", False, None), (None, False, "no such job"),
+    ]  # fmt: skip
+    again = await _batch(client, keys, reports)
+    assert [(a["status"], a["duplicate"]) for a in again["results"][:2]] == [("succeeded", True), ("failed", True)]
+    assert again["events"][0]["ok"] is False and again["events"][0]["detail"] == "stale attempt"
+    assert await _kinds(first) == ["created", "queued", "started", "progress", "succeeded"]
+    assert await _kinds(third) == ["created", "queued", "started", "failed"]
+    job = await Job.get(id=first)
+    assert job.result == {"outputs": [{"type": "text", "text": "0"}], "structured": None}
+    assert (await Job.get(id=second)).status.value == "queued"
+
+
+async def test_a_success_after_a_cancellation_request_is_recorded_as_cancelled(
+    client: Client, keys: dict[str, str]
+) -> None:
+    [job_id] = await _jobs(client, keys, 1)
+    await _batch(client, keys, {"starts": [{"job_id": job_id, "attempt": 0}]})
+    cancel = await client.post(f"/api/v1/jobs/{job_id}/cancel", headers={"Authorization": f"Bearer {keys['token']}"})
+    assert cancel.status == 200
+    done = await _batch(client, keys, {"results": [{"job_id": job_id, "attempt": 0, "outcome": "succeeded"}]})
+    assert done["results"][0]["status"] == "succeeded", "the run finished: its result still counts"
+    assert (await _kinds(job_id))[-2:] == ["cancel_requested", "succeeded"]
+
+
+class FakeHub:
+    """Records the bodies sent; each request waits until the test lets it through."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.gate = asyncio.Event()
+        self.fail: Exception | None = None
+
+    async def send(self, body: bytes) -> dict[str, Any]:
+        parsed = json.loads(body)
+        self.bodies.append(parsed)
+        await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail
+        return {
+            "starts": [{"job_id": s["job_id"], "run": True, "reason": "started"} for s in parsed["starts"]],
+            "events": [{"job_id": e["job_id"], "ok": True} for e in parsed["events"]],
+            "results": [{"job_id": r["job_id"], "error": "no such job" if r["job_id"] == "gone" else None,
+                         "status": "succeeded", "duplicate": False} for r in parsed["results"]],
+        }  # fmt: skip
+
+
+async def test_reports_ready_while_a_request_is_in_flight_leave_together() -> None:
+    hub = FakeHub()
+    batcher = ReportBatcher(hub.send, max_in_flight=1)
+    first = asyncio.create_task(batcher.submit("starts", {"job_id": "a", "attempt": 0}))
+    await asyncio.sleep(0.01)
+    later = [
+        asyncio.create_task(batcher.submit("results", {"job_id": "b", "attempt": 0, "outcome": "succeeded"})),
+        asyncio.create_task(batcher.submit("starts", {"job_id": "c", "attempt": 2})),
+        asyncio.create_task(batcher.submit("events", {"job_id": "d", "attempt": 0, "events": []})),
+    ]
+    await asyncio.sleep(0.01)
+    assert len(hub.bodies) == 1, "the first report went alone, at once"
+    hub.gate.set()
+    answers = await asyncio.gather(first, *later)
+    assert [a["job_id"] for a in answers] == ["a", "b", "c", "d"]
+    assert hub.bodies[1] == {
+        "starts": [{"job_id": "c", "attempt": 2}],
+        "events": [{"job_id": "d", "attempt": 0, "events": []}],
+        "results": [{"job_id": "b", "attempt": 0, "outcome": "succeeded"}],
+    }
+
+
+async def test_a_failed_request_fails_each_report_and_a_refused_item_only_itself() -> None:
+    hub = FakeHub()
+    hub.gate.set()
+    batcher = ReportBatcher(hub.send)
+    with pytest.raises(HubError) as refused:
+        await batcher.submit("results", {"job_id": "gone", "attempt": 0, "outcome": "succeeded"})
+    assert refused.value.status == 404
+    hub.fail = HubUnreachable("connection refused")
+    outcomes = await asyncio.gather(
+        batcher.submit("starts", {"job_id": "a", "attempt": 0}),
+        batcher.submit("results", {"job_id": "b", "attempt": 0, "outcome": "succeeded"}),
+        return_exceptions=True,
+    )
+    assert all(isinstance(outcome, HubUnreachable) for outcome in outcomes)
+    assert outcomes[0] is not outcomes[1], "each caller raises its own exception"
+    hub.fail = HubError(401, "bad key")
+    with pytest.raises(HubError):
+        await batcher.submit("starts", {"job_id": "a", "attempt": 0})

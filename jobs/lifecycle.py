@@ -7,6 +7,7 @@ applies after commit with :func:`jobs.effects.apply`."""
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,9 +19,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from hub.db.models import EventKind, Job, JobEvent, JobStatus, Origin, OutboxMessage
 
-from .inserts import insert_together
+from .inserts import Statement, insert_together
 from .queue import HUB_QUEUE, agent_queue
-from .routing import Route, pick_worker
+from .routing import CANDIDATES_SQL, Route, pick_worker
 
 RUN_TOOL_TASK = "run_tool"
 APPROVAL_TIMEOUT_TASK = "approval_timeout"
@@ -123,35 +124,86 @@ def _run_message(job: Job, route: Route, defer_s: float) -> OutboxMessage:
     )  # fmt: skip
 
 
+# The least loaded candidate, ranked as pick_worker ranks them (create_job has no agents to avoid), and
+# the job's columns that depend on whether there is one. Names are our CTEs', values are parameters.
+_BEST_SQL = (
+    "SELECT id, name FROM ({candidates}) c ORDER BY c.load::float8 / GREATEST(1, c.max_concurrency), c.id::text LIMIT 1"
+)
+_ROUTED_COLUMNS = {
+    "status": "CASE WHEN EXISTS (SELECT 1 FROM {route}) THEN 'queued' ELSE 'created' END",
+    "worker_id": "(SELECT id FROM {route})",
+    "queued_at": "CASE WHEN EXISTS (SELECT 1 FROM {route}) THEN {now}::timestamptz END",
+    "next_seq": "CASE WHEN EXISTS (SELECT 1 FROM {route}) THEN 3 ELSE 2 END",
+}
+_QUEUED_SQL = """INSERT INTO job_events (job_id, seq, kind, attempt, data, created_at)
+SELECT {job}::uuid, {seq}::int, 'queued', {attempt}::int, jsonb_build_object('worker', name, 'defer_s', 0.0),
+       {now}::timestamptz FROM {route} RETURNING id"""
+_RUN_SQL = """INSERT INTO outbox (task, payload, queue, dedupe_key, available_at, attempts, created_at)
+SELECT {task}::text, {payload}::jsonb, {prefix}::text || id::text, {dedupe}::text, {now}::timestamptz, 0,
+       {now}::timestamptz FROM {route} RETURNING id"""
+_COLUMN_OF = "(SELECT {column} FROM {cte})"
+
+
+async def _insert_routed(connection: BaseDBAsyncClient, job: Job, created: JobEvent, effects: Effects) -> None:
+    """Route and insert a new job in one statement: the routing query, the job (queued on the chosen agent,
+    or created when none can take it), its events and the outbox row of its run."""
+    statement = Statement()
+    statement.param(str(job.tenant_id))  # type: ignore[attr-defined]  # $1 and $2 of CANDIDATES_SQL
+    statement.param(json.dumps([{"name": job.tool}]))
+    route = statement.cte(_BEST_SQL.format(candidates=CANDIDATES_SQL))
+    now = statement.param(job.created_at)
+    statement.insert(job, {name: sql.format(route=route, now=now) for name, sql in _ROUTED_COLUMNS.items()})
+    statement.insert(created)
+    payload = {"job_id": str(job.id), "attempt": job.attempt, "tool": job.tool, "arguments": job.arguments}
+    queued = statement.cte(_QUEUED_SQL.format(
+        job=statement.param(str(job.id)), seq=statement.param(job.next_seq), attempt=statement.param(job.attempt),
+        now=now, route=route,
+    ))  # fmt: skip
+    run = statement.cte(_RUN_SQL.format(
+        task=statement.param(RUN_TOOL_TASK), payload=statement.param(json.dumps(payload)),
+        prefix=statement.param(agent_queue("")), dedupe=statement.param(run_job_id(job.id, job.attempt)), now=now,
+        route=route,
+    ))  # fmt: skip
+    keys = [statement.select(_COLUMN_OF.format(column=column, cte=cte))
+            for column, cte in (("id", route), ("name", route), ("id", queued), ("id", run))]  # fmt: skip
+    row = await statement.run(connection, [job])
+    effects.events.append(created)
+    if row[keys[0]] is not None:
+        chosen = Route(worker_id=UUID(str(row[keys[0]])), worker_name=str(row[keys[1]]))
+        queued_event, message = _route(job, chosen, 0.0), _run_message(job, chosen, 0.0)
+        job.queued_at = queued_event.created_at = message.available_at = job.created_at  # the time written
+        queued_event.id, message.id = row[keys[2]], row[keys[3]]
+        queued_event._saved_in_db = message._saved_in_db = True
+        effects.events.append(queued_event)
+        effects.outbox.append(message)
+    _track_thread(job, effects)
+
+
 async def create_job(connection: BaseDBAsyncClient, new: NewJob) -> tuple[Job, Effects]:
     """Create the job already routed to an agent when one can take it: one row, its events, an outbox row,
-    written in one statement (the hottest write of the hub, once per command or API call)."""
+    written in one statement with the routing query (the hottest write of the hub, once per command)."""
     effects = Effects()
-    route = await pick_worker(connection, new.tenant_id, new.tool) if new.approval_timeout_s is None else None
     job = Job(
         tenant_id=new.tenant_id, origin=new.origin, tool=new.tool, arguments=new.arguments,
         requester=new.requester, thread_ref=new.thread_ref, idempotency_key=new.idempotency_key,
         max_retries=new.max_retries, status=JobStatus.CREATED, created_at=utcnow(),
     )  # fmt: skip
-    events = [new_event(job, EventKind.CREATED, {"tool": new.tool, "origin": new.origin.value})]
-    message: OutboxMessage | None = None
-    if new.approval_timeout_s is not None:
-        job.status = JobStatus.AWAITING_APPROVAL
-        request = {"tool": new.tool, "arguments": new.arguments, "requested_by": new.requester,
-                   "timeout_s": new.approval_timeout_s}  # fmt: skip
-        events.append(new_event(job, EventKind.APPROVAL_REQUESTED, request))
-        message = OutboxMessage(
-            task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id)}, queue=HUB_QUEUE,
-            dedupe_key=f"approval-timeout:{job.id}", available_at=utcnow() + timedelta(seconds=new.approval_timeout_s),
-        )  # fmt: skip
-    elif route is not None:
-        events.append(_route(job, route, 0.0))
-        message = _run_message(job, route, 0.0)
-    await insert_together(connection, [job, *events, *([message] if message else [])])
+    created = new_event(job, EventKind.CREATED, {"tool": new.tool, "origin": new.origin.value})
+    if new.approval_timeout_s is None:
+        await _insert_routed(connection, job, created, effects)
+        return job, effects
+    job.status = JobStatus.AWAITING_APPROVAL
+    request = {"tool": new.tool, "arguments": new.arguments, "requested_by": new.requester,
+               "timeout_s": new.approval_timeout_s}  # fmt: skip
+    events = [created, new_event(job, EventKind.APPROVAL_REQUESTED, request)]
+    message = OutboxMessage(
+        task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id)}, queue=HUB_QUEUE,
+        dedupe_key=f"approval-timeout:{job.id}", available_at=utcnow() + timedelta(seconds=new.approval_timeout_s),
+    )  # fmt: skip
+    await insert_together(connection, [job, *events, message])
     effects.events.extend(events)
+    effects.outbox.append(message)
     _track_thread(job, effects)
-    if message is not None:
-        effects.outbox.append(message)
     return job, effects
 
 

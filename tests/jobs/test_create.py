@@ -1,0 +1,74 @@
+"""Creating a job routes it in the same statement: the least loaded online agent with the tool, or none."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from hub.app import create_app
+from hub.db.lifecycle import close_orm, init_orm
+from hub.db.models import Job, JobEvent, OutboxMessage, Worker, WorkerStatus
+from hub.services import admin
+from hub.settings import Settings
+from jobs.lifecycle import run_job_id
+from jobs.queue import agent_queue
+
+AiohttpClient = Any
+Client = TestClient[Any, Any]
+TOOLS = {"tools": [{"name": "demo.echo", "description": "Echo", "input_schema": {"type": "object"}}]}
+
+
+@pytest.fixture
+async def client(aiohttp_client: AiohttpClient, settings: Settings, database_url: str) -> AsyncIterator[Client]:
+    await init_orm(database_url, maxsize=2)
+    app_client: Client = await aiohttp_client(create_app(settings))
+    yield app_client
+    await close_orm()
+
+
+async def _create(client: Client, token: str) -> Job:
+    response = await client.post("/api/v1/jobs", json={"tool": "demo.echo", "arguments": {}},
+                                 headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert response.status == 201, await response.text()
+    return await Job.get(id=(await response.json())["id"])
+
+
+async def _register(client: Client, name: str) -> str:
+    key = (await admin.add_worker(name, {})).key
+    response = await client.post("/api/v1/agent/register", json=TOOLS, headers={"Authorization": f"Bearer {key}"})
+    assert response.status == 200
+    return str((await response.json())["worker_id"])
+
+
+async def _run_rows(job: Job) -> list[OutboxMessage]:
+    return await OutboxMessage.filter(dedupe_key=run_job_id(job.id, job.attempt))
+
+
+async def test_a_job_no_online_agent_can_take_waits_created_with_no_run_enqueued(client: Client) -> None:
+    token = (await admin.add_token("tests", ["jobs"])).key
+    worker_id = await _register(client, "garage-1")
+    await Worker.filter(id=worker_id).update(status=WorkerStatus.OFFLINE)
+    job = await _create(client, token)
+    assert (job.status.value, job.worker_id, job.queued_at, job.next_seq) == ("created", None, None, 2)  # type: ignore[attr-defined]
+    assert [e.kind.value for e in await JobEvent.filter(job_id=job.id).order_by("seq")] == ["created"]
+    assert await _run_rows(job) == []
+
+
+async def test_a_job_goes_to_the_least_loaded_online_agent_in_one_write(client: Client) -> None:
+    token = (await admin.add_token("tests", ["jobs"])).key
+    first, second = sorted([await _register(client, "garage-1"), await _register(client, "garage-2")])
+    jobs = [await _create(client, token) for _ in range(3)]
+    assert [str(job.worker_id) for job in jobs] == [first, second, first], "ties go to the lowest id"  # type: ignore[attr-defined]
+    job = jobs[1]
+    events = await JobEvent.filter(job_id=job.id).order_by("seq")
+    name = (await Worker.get(id=second)).name
+    assert [(e.seq, e.kind.value, e.data) for e in events] == [
+        (1, "created", {"tool": "demo.echo", "origin": "api"}), (2, "queued", {"worker": name, "defer_s": 0.0}),
+    ]  # fmt: skip
+    assert (job.status.value, job.next_seq, job.queued_at) == ("queued", 3, job.created_at)
+    [run] = await _run_rows(job)
+    assert (run.task, run.queue) == ("run_tool", agent_queue(second))
+    assert run.payload == {"job_id": str(job.id), "attempt": 0, "tool": "demo.echo", "arguments": {}}

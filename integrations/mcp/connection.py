@@ -193,7 +193,9 @@ class ServerConnection:
             await self._serve(session, tools, dispatcher.closed)
 
     async def _serve(self, session: ClientSession, tools: list[ToolSpec], closed: asyncio.Event) -> None:
-        had_listing, changed = self._listed, tools != self._tools
+        # Report a changed list, and also a first list that arrives after a failed first attempt: the
+        # agent registered without this server's tools then, and nothing else would tell the hub.
+        reported_before, changed = self._listed or self._first_attempt.is_set(), tools != self._tools
         self._set_tools(tools)
         self._session = session
         self._connected = True
@@ -202,7 +204,7 @@ class ServerConnection:
         helpers = [asyncio.create_task(self._relister(session))]
         helpers.append(asyncio.create_task(_watch_tool_changes(session, self.name, self._relist.set)))
         try:
-            if had_listing and changed:
+            if reported_before and changed:
                 await self._notify_tools_changed()
             await _wait_either(closed, self._stop)
         finally:

@@ -13,7 +13,7 @@ import pytest
 from integrations.mcp.config import HttpServerConfig, ProtocolMode, ServerConfig
 from integrations.mcp.discovery import ToolSpec
 from integrations.mcp.pool import McpPool
-from tests.integrations.mcp_support import agent_config, demo_http, demo_stdio, running_demo_server
+from tests.integrations.mcp_support import agent_config, demo_http, demo_stdio, free_port, running_demo_server
 
 pytestmark = pytest.mark.timeout(30)
 CHANGE_TIMEOUT_S = 10.0
@@ -94,3 +94,13 @@ async def test_legacy_sse_transport_serves_calls_with_progress() -> None:
 
         assert outcome.text == "completed 3 steps"
         assert progress == [1.0, 2.0, 3.0]
+
+
+async def test_a_server_that_comes_up_after_a_failed_first_attempt_has_its_tools_reported() -> None:
+    port = free_port()
+    changes = ToolChanges()
+    async with McpPool(agent_config(demo_http(f"http://127.0.0.1:{port}/mcp")), on_tools_changed=changes) as pool:
+        assert pool.tools().get("demo", []) == [], "nothing listens yet: the agent registers without it"
+        with running_demo_server("--http", port=port):
+            server_name, names = await changes.next()
+            assert server_name == "demo" and "echo" in names

@@ -9,7 +9,7 @@ from hub.db.models import Origin
 from hub.keys import JOBS, SETTINGS
 from hub.openapi import Response, endpoint, read_json
 from hub.routes.schemas import ConsoleCommand, ConsoleReply
-from hub.routes.views import job_view, worker_name
+from hub.routes.views import job_view
 from hub.services.commands import Requester, handle_text
 from hub.sso.guard import permissions
 
@@ -31,7 +31,7 @@ async def console_command(request: web.Request) -> web.Response:
         permissions=await permissions(request, caller),  # the console acts with its token's roles
     )  # fmt: skip
     outcome = await handle_text(request.app[JOBS], requester, body.text)
-    job = job_view(outcome.job, await worker_name(outcome.job)) if outcome.job else None
+    job = job_view(outcome.job, await request.app[JOBS].worker_name(outcome.job)) if outcome.job else None
     reply = ConsoleReply(reply=outcome.reply, ok=outcome.ok, job=job, follow=outcome.follow)
     return web.json_response(text=reply.model_dump_json())
 

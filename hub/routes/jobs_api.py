@@ -15,7 +15,7 @@ from hub.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
 from hub.keys import JOBS, SETTINGS, STORAGE
 from hub.openapi import Response, endpoint, read_json
 from hub.routes.schemas import CreateJob, JobList, JobView, WorkerList
-from hub.routes.views import job_view, worker_name, worker_view
+from hub.routes.views import job_view, worker_view
 from hub.services import jobs as job_service
 from hub.sso.guard import require_approver, require_reader, require_run
 from jobs.lifecycle import Decision, NewJob
@@ -53,7 +53,7 @@ async def create_job(request: web.Request) -> web.Response:
         job, created = await request.app[JOBS].submit(new)
     except CommandError as exc:
         raise UnprocessableEntity(exc.message, details={"usage": exc.usage}) from None
-    view = job_view(job, await worker_name(job))
+    view = job_view(job, await request.app[JOBS].worker_name(job))
     return web.json_response(text=view.model_dump_json(), status=201 if created else 200)
 
 
@@ -88,7 +88,8 @@ async def get_job(request: web.Request) -> web.Response:
     await require_reader(request, caller)
     job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
     events, artifacts = await job_service.job_details(job)
-    return web.json_response(text=job_view(job, await worker_name(job), events, artifacts).model_dump_json())
+    view = job_view(job, await request.app[JOBS].worker_name(job), events, artifacts)
+    return web.json_response(text=view.model_dump_json())
 
 
 @endpoint(
@@ -101,7 +102,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
     await require_run(request, caller, job.tool)
     job = await request.app[JOBS].cancel(caller.tenant_id, job.id, by=f"api:{caller.name}", actor=_actor(caller))
-    return web.json_response(text=job_view(job, await worker_name(job)).model_dump_json())
+    return web.json_response(text=job_view(job, await request.app[JOBS].worker_name(job)).model_dump_json())
 
 
 def _actor(caller: Caller) -> str:
@@ -118,7 +119,7 @@ async def _decide(request: web.Request, decision: Decision) -> web.Response:
     )  # fmt: skip
     if not decided:
         raise Conflict(reason)
-    return web.json_response(text=job_view(job, await worker_name(job)).model_dump_json())
+    return web.json_response(text=job_view(job, await request.app[JOBS].worker_name(job)).model_dump_json())
 
 
 DECIDE_RESPONSES = {200: Response("the job after the decision", JobView), 403: FORBIDDEN, 404: NOT_FOUND,

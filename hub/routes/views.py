@@ -39,11 +39,3 @@ def worker_view(worker: Worker, active_jobs: int) -> WorkerView:
         tools=[ToolView.model_validate(t) for t in worker.tools], max_concurrency=worker.max_concurrency,
         active_jobs=active_jobs, last_heartbeat_at=worker.last_heartbeat_at,
     )  # fmt: skip
-
-
-async def worker_name(job: Job) -> str | None:
-    worker_id = job.worker_id  # type: ignore[attr-defined]
-    if worker_id is None:
-        return None
-    worker = await Worker.get_or_none(id=worker_id).only("id", "name")
-    return worker.name if worker else None

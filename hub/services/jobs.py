@@ -21,6 +21,7 @@ from jobs.effects import EffectApplier
 from jobs.lifecycle import Decision, NewJob
 
 CATALOG_TTL_S = 2.0
+WORKER_NAMES_MAX = 10_000
 
 
 async def load_tool_catalog(tenant_id: UUID) -> dict[str, ToolInfo]:
@@ -52,6 +53,7 @@ class JobServices:
         self.policy = policy or ApprovalPolicy()
         self.catalog_ttl_s = catalog_ttl_s
         self._catalogs: dict[UUID, tuple[float, dict[str, ToolInfo]]] = {}
+        self._worker_names: dict[UUID, str] = {}
 
     async def tool_catalog(self, tenant_id: UUID) -> dict[str, ToolInfo]:
         """The tenant's tools, cached briefly (agents re-register when their tools change)."""
@@ -61,6 +63,21 @@ class JobServices:
         catalog = await load_tool_catalog(tenant_id)
         self._catalogs[tenant_id] = (time.monotonic(), catalog)
         return catalog
+
+    async def worker_name(self, job: Job) -> str | None:
+        """The name of the agent a job is routed to, read once per agent (agents are never renamed)."""
+        worker_id: UUID | None = job.worker_id  # type: ignore[attr-defined]
+        if worker_id is None:
+            return None
+        if (name := self._worker_names.get(worker_id)) is not None:
+            return name
+        worker = await Worker.get_or_none(id=worker_id).only("id", "name")
+        if worker is None:
+            return None
+        if len(self._worker_names) >= WORKER_NAMES_MAX:
+            self._worker_names.clear()
+        self._worker_names[worker_id] = worker.name
+        return worker.name
 
     def forget_catalog(self, tenant_id: UUID) -> None:
         self._catalogs.pop(tenant_id, None)
@@ -92,8 +109,8 @@ class JobServices:
             existing = await Job.get_or_none(tenant_id=new.tenant_id, idempotency_key=new.idempotency_key)
             if existing is not None:
                 return existing, False
-        async with in_transaction() as connection:
-            job, effects = await lifecycle.create_job(connection, new)
+        # create_job is one statement (atomic on its own): no BEGIN/COMMIT round trips around it.
+        job, effects = await lifecycle.create_job(connections.get("default"), new)
         self.effects.apply_later(new.tenant_id, effects)
         return job, True
 

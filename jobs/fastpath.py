@@ -18,7 +18,7 @@ from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from hub.db.models import EventKind, JobEvent
+from hub.db.models import FINISHED_STATUSES, EventKind, JobEvent
 
 from .lifecycle import CHAT_PLATFORMS, Effects
 
@@ -111,3 +111,52 @@ async def succeed(connection: BaseDBAsyncClient, runs: list[tuple[Run, dict[str,
                        str(tenant_id)],
     )  # fmt: skip
     return _effects(rows, EventKind.SUCCEEDED, data.__getitem__)
+
+
+# Progress, log and output events of many runs at once: each job's sequence numbers are taken in the
+# UPDATE (which locks its row, like lifecycle.append_event), then its events are inserted with them.
+_EVENTS_SQL = """
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::jsonb[]) AS t(id, attempt, idx, kind, data)
+), counts AS (SELECT id, attempt, count(*)::int AS k FROM input GROUP BY id, attempt),
+bumped AS (
+    UPDATE jobs SET next_seq = jobs.next_seq + counts.k
+    FROM counts
+    WHERE jobs.id = counts.id AND jobs.tenant_id = $6 AND jobs.attempt = counts.attempt
+      AND NOT jobs.status = ANY($7::text[])
+    RETURNING jobs.id, jobs.next_seq - counts.k AS first_seq, jobs.thread_ref->>'platform' AS platform
+)
+INSERT INTO job_events (job_id, seq, kind, attempt, data, created_at)
+SELECT i.id, b.first_seq + i.idx, i.kind, i.attempt, i.data, now() FROM input i JOIN bumped b ON b.id = i.id
+RETURNING id, job_id, seq, kind, attempt, data, created_at,
+          (SELECT platform FROM bumped WHERE bumped.id = job_id) AS platform
+"""
+
+
+async def append_events(
+    connection: BaseDBAsyncClient, runs: list[tuple[Run, list[tuple[EventKind, dict[str, Any]]]]], tenant_id: UUID
+) -> Effects:
+    """Append events to the current attempts of unfinished jobs (one job at most once in ``runs``);
+    the returned events tell which runs were current."""
+    flat = [(run, index, kind, data) for run, events in runs for index, (kind, data) in enumerate(events)]
+    columns = (
+        [str(run.job_id) for run, _, _, _ in flat], [run.attempt for run, _, _, _ in flat],
+        [index for _, index, _, _ in flat], [kind.value for _, _, kind, _ in flat],
+        [json.dumps(data) for _, _, _, data in flat],
+    )  # fmt: skip
+    if not flat:
+        return Effects()
+    rows = await connection.execute_query_dict(
+        _EVENTS_SQL, [*columns, str(tenant_id), sorted(status.value for status in FINISHED_STATUSES)]
+    )
+    effects = Effects()
+    for row in sorted(rows, key=lambda r: (str(r["job_id"]), r["seq"])):
+        job_id = row["job_id"] if isinstance(row["job_id"], UUID) else UUID(str(row["job_id"]))
+        data = json.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
+        effects.events.append(JobEvent(
+            id=row["id"], job_id=job_id, seq=row["seq"], kind=EventKind(row["kind"]), attempt=row["attempt"],
+            data=data, created_at=row["created_at"] if isinstance(row["created_at"], datetime) else None,
+        ))  # fmt: skip
+        if row["platform"] in CHAT_PLATFORMS:
+            effects.threads.add(job_id)
+    return effects

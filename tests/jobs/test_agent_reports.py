@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from tortoise import connections
 
 from hub.app import create_app
 from hub.db.lifecycle import close_orm, init_orm
-from hub.db.models import Job, JobEvent
+from hub.db.models import EventKind, Job, JobEvent
 from hub.services import admin
 from hub.settings import Settings
+from jobs import fastpath
 from jobs.agent.batch import ReportBatcher
 from jobs.agent.errors import HubError, HubUnreachable
 
@@ -110,6 +112,61 @@ async def test_a_success_after_a_cancellation_request_is_recorded_as_cancelled(
     done = await _batch(client, keys, {"results": [{"job_id": job_id, "attempt": 0, "outcome": "succeeded"}]})
     assert done["results"][0]["status"] == "succeeded", "the run finished: its result still counts"
     assert (await _kinds(job_id))[-2:] == ["cancel_requested", "succeeded"]
+
+
+async def test_events_of_several_runs_are_appended_in_order_and_stale_or_unknown_runs_are_answered(
+    client: Client, keys: dict[str, str]
+) -> None:
+    first, second, finished = await _jobs(client, keys, 3)
+    await _batch(client, keys, {"starts": [{"job_id": j, "attempt": 0} for j in (first, second, finished)]})
+    await _batch(client, keys, {"results": [{"job_id": finished, "attempt": 0, "outcome": "succeeded"}]})
+    progress = [{"kind": "progress", "data": {"progress": n}} for n in (1, 2, 3)]
+    answer = await _batch(client, keys, {"events": [
+        {"job_id": first, "attempt": 0, "events": progress},
+        {"job_id": second, "attempt": 0, "events": [{"kind": "log", "data": {"message": "hi"}}, *progress[:1]]},
+        {"job_id": finished, "attempt": 0, "events": progress[:1]},
+        {"job_id": second, "attempt": 1, "events": progress[:1]},
+        {"job_id": str(uuid.uuid4()), "attempt": 0, "events": progress[:1]},
+    ]})  # fmt: skip
+    assert [(a["ok"], a["detail"]) for a in answer["events"]] == [
+        (True, None),
+        (True, None),
+        (False, "stale attempt"),
+        (False, "stale attempt"),
+        (False, "no such job"),
+    ]
+    events = await JobEvent.filter(job_id=first).order_by("seq")
+    assert [(e.seq, e.kind.value, e.data) for e in events][-3:] == [
+        (4, "progress", {"progress": 1}), (5, "progress", {"progress": 2}), (6, "progress", {"progress": 3}),
+    ]  # fmt: skip
+    assert await _kinds(second) == ["created", "queued", "started", "log", "progress"]
+    assert (await Job.get(id=first)).next_seq == 7, "the next event follows on"
+    assert await _kinds(finished) == ["created", "queued", "started", "succeeded"]
+
+
+async def test_one_run_twice_in_a_batch_keeps_its_events_in_order(client: Client, keys: dict[str, str]) -> None:
+    [job_id] = await _jobs(client, keys, 1)
+    await _batch(client, keys, {"starts": [{"job_id": job_id, "attempt": 0}]})
+    answer = await _batch(client, keys, {"events": [
+        {"job_id": job_id, "attempt": 0, "events": [{"kind": "progress", "data": {"progress": n}}]} for n in (1, 2)
+    ]})  # fmt: skip
+    assert [a["ok"] for a in answer["events"]] == [True, True]
+    events = await JobEvent.filter(job_id=job_id, kind="progress").order_by("seq")
+    assert [e.data["progress"] for e in events] == [1, 2]
+
+
+async def test_the_one_statement_path_appends_to_current_runs_only(client: Client, keys: dict[str, str]) -> None:
+    current, finished = await _jobs(client, keys, 2)
+    await _batch(client, keys, {"starts": [{"job_id": j, "attempt": 0} for j in (current, finished)]})
+    await _batch(client, keys, {"results": [{"job_id": finished, "attempt": 0, "outcome": "succeeded"}]})
+    tenant = await admin.ensure_tenant()
+    progress = [(EventKind.PROGRESS, {"progress": 1}), (EventKind.LOG, {"message": "m"})]
+    runs = [(fastpath.Run(uuid.UUID(j), 0), progress) for j in (current, finished)]
+    effects = await fastpath.append_events(connections.get("default"), runs, tenant.id)
+    assert [(str(e.job_id), e.seq, e.kind) for e in effects.events] == [  # type: ignore[attr-defined]
+        (current, 4, EventKind.PROGRESS),
+        (current, 5, EventKind.LOG),
+    ]
 
 
 class FakeHub:

@@ -20,7 +20,7 @@ from hub.services.slack_installs import SlackWorkspaces
 from hub.settings import Settings
 from hub.storage import LocalStorage
 
-from . import outbox
+from . import outbox, wake
 from .context import WorkerContext
 from .effects import EffectApplier
 from .maintenance import maintenance_loop
@@ -42,6 +42,16 @@ def chat_adapters(settings: Settings, workspaces: SlackWorkspaces) -> dict[str, 
     return adapters
 
 
+async def relay_when_woken(context: WorkerContext) -> None:
+    """Relay outbox rows the moment an ack path (Slack) says it wrote some, not at the next tick."""
+    assert context.settings.redis_url is not None
+
+    async def relay() -> bool:
+        return await outbox.relay_once(context.redis, horizon_s=0) >= outbox.RELAY_BATCH
+
+    await wake.work_when_woken(context.settings.redis_url, wake.OUTBOX, relay)
+
+
 def build_hub_worker(settings: Settings) -> WakeableWorker:
     assert settings.database_url is not None and settings.redis_url is not None
     database_url = settings.database_url
@@ -59,6 +69,7 @@ def build_hub_worker(settings: Settings) -> WakeableWorker:
         ctx["background"] = [
             asyncio.create_task(maintenance_loop(context)),
             asyncio.create_task(drain_deliveries(context)),
+            asyncio.create_task(relay_when_woken(context)),
         ]
 
     async def shutdown(ctx: dict[str, Any]) -> None:

@@ -22,6 +22,8 @@ from hub.routes.hook_schemas import HookAnswer
 from hub.security.webhooks import WebhookSignatureError
 from hub.webhooks import inbound
 from hub.webhooks.secrets import webhook_box
+from jobs import wake
+from jobs.wake import Waker
 
 READ_CHUNK = 64 * 1024
 WRITE_BATCH = 64  # deliveries per INSERT (bodies are up to webhook_max_body_bytes each)
@@ -40,7 +42,7 @@ class HookDoor:
     endpoints: inbound.EndpointCache
     limiter: inbound.RateLimiter
     writer: GroupCommit[inbound.Delivery, inbound.Recorded]
-    waker: inbound.DrainWaker
+    waker: Waker
 
 
 HOOK_DOOR = web.AppKey("hook_door", HookDoor)
@@ -115,7 +117,7 @@ async def _door(app: web.Application) -> AsyncIterator[None]:
     box = webhook_box(settings)
     app[HOOK_DOOR] = door = HookDoor(
         inbound.EndpointCache(box), inbound.RateLimiter(app[REDIS]),
-        GroupCommit(inbound.record_many, max_batch=WRITE_BATCH), inbound.DrainWaker(app[REDIS]),
+        GroupCommit(inbound.record_many, max_batch=WRITE_BATCH), Waker(app[REDIS], wake.HOOK_DELIVERIES),
     )  # fmt: skip
     yield
     await door.writer.close()

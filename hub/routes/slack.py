@@ -1,7 +1,8 @@
 """The Slack door: slack-bolt (async) mounted in our aiohttp app at ``/slack/events``.
 
 Bolt verifies the signing secret (5-minute window; 401 otherwise). The ack path only records the
-command with an outbox row in one transaction and answers; the hub worker carries it out
+command with an outbox row in one statement (shared by the requests arriving together) and answers;
+the hub worker relays the row when woken and carries it out
 (``jobs.tasks.slack``) and the job's thread is kept up to date by ``jobs.tasks.notify``."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,13 +26,14 @@ from bot.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID
 from hub.db.group_commit import GroupCommit
 from hub.db.models import OutboxMessage
 from hub.errors import BadRequest, NotFound
-from hub.keys import JOBS, REDIS, SETTINGS
+from hub.keys import REDIS, SETTINGS
 from hub.openapi import Response, endpoint
 from hub.routes.schemas import Ack
 from hub.services.slack_installs import SlackWorkspaces
 from hub.settings import Settings
-from jobs import outbox
+from jobs import outbox, wake
 from jobs.queue import HUB_QUEUE
+from jobs.wake import Waker
 
 log = logging.getLogger(__name__)
 SLACK_COMMAND_TASK = "slack_command"
@@ -39,6 +42,7 @@ SLACK_MENTION_TASK = "slack_mention"
 BOLT = web.AppKey("slack_bolt", AsyncApp)
 WORKSPACES = web.AppKey("slack_workspaces", SlackWorkspaces)
 RECORDER = web.AppKey("slack_recorder", GroupCommit[outbox.Inbound, OutboxMessage | None])
+OUTBOX_WAKER = web.AppKey("slack_outbox_waker", Waker)
 SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 COMMAND_FIELDS = ("team_id", "channel_id", "user_id", "text", "trigger_id", "command", "response_url")
 MAX_TEXT = 4000
@@ -90,7 +94,7 @@ async def _record(app: web.Application, source: str, delivery_id: str, task: str
     if message is None:
         log.info("repeated Slack delivery ignored", extra={"source": source, "delivery_id": delivery_id})
         return False
-    app[JOBS].effects.send_later([message])
+    app[OUTBOX_WAKER].wake()  # the hub worker relays the outbox row: no Redis on the ack path
     return True
 
 
@@ -188,8 +192,11 @@ async def slack_oauth_redirect(request: web.Request) -> web.Response:
     return web.Response(text=INSTALLED_PAGE.format(team=html.escape(installation.team_name)), content_type="text/html")
 
 
-async def _close_recorder(app: web.Application) -> None:
+async def _ack_path(app: web.Application) -> AsyncIterator[None]:
+    app[OUTBOX_WAKER] = Waker(app[REDIS], wake.OUTBOX)
+    yield
     await app[RECORDER].close()
+    await app[OUTBOX_WAKER].close()
 
 
 def add_routes(app: web.Application, settings: Settings) -> None:
@@ -198,7 +205,7 @@ def add_routes(app: web.Application, settings: Settings) -> None:
         return
     app[BOLT] = build_bolt(settings, app)
     app[RECORDER] = GroupCommit(_record_many, max_batch=128)
-    app.on_cleanup.append(_close_recorder)
+    app.cleanup_ctx.append(_ack_path)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/slack/install", slack_install)
     app.router.add_get("/slack/oauth_redirect", slack_oauth_redirect)

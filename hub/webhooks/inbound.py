@@ -257,36 +257,4 @@ def match(config: EndpointConfig, headers: Mapping[str, str], payload: Any) -> l
     return [rule.name for rule in matching_rules(list(config.rules), headers, payload)]
 
 
-WAKE_KEY = "gs:wake:hook-deliveries"
-
-
-class DrainWaker:
-    """Wakes the hub worker's delivery drain after accepted deliveries: at most one Redis push in flight,
-    however many deliveries arrive meanwhile. Best effort: the drain also looks every second."""
-
-    def __init__(self, redis: ArqRedis) -> None:
-        self.redis = redis
-        self._wanted = False
-        self._task: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        self._wanted = True
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._push())
-
-    async def _push(self) -> None:
-        while self._wanted:
-            self._wanted = False
-            try:
-                async with asyncio.timeout(RATE_LIMIT_TIMEOUT_S):
-                    await self.redis.lpush(WAKE_KEY, b"1")  # type: ignore[misc]
-            except (RedisError, OSError, TimeoutError):
-                return
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-
-__all__ = ["Delivery", "DrainWaker", "EndpointCache", "RateLimiter", "WebhookSignatureError", "record_many", "verify"]
+__all__ = ["Delivery", "EndpointCache", "RateLimiter", "WebhookSignatureError", "record_many", "verify"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -11,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -22,17 +19,15 @@ from hub.db.webhook_models import HookDeliveryStatus, HookEndpoint, OutboundAtte
 from hub.security.ssrf import TargetPolicy, parse_networks
 from hub.settings import Settings
 from hub.webhooks import outbound
-from hub.webhooks.inbound import WAKE_KEY
 from hub.webhooks.rules import Rule, RuleError, matching_rules, render, template_context
 from hub.webhooks.secrets import webhook_box
-from jobs import bulk
+from jobs import bulk, wake
 from jobs.lifecycle import Effects, NewJob
 
 from ..context import WorkerContext, context_of
 
 log = logging.getLogger(__name__)
 DRAIN_BATCH = 200
-DRAIN_IDLE_S = 1.0
 
 
 def target_policy(settings: Settings) -> TargetPolicy:
@@ -168,28 +163,14 @@ def _apply(context: WorkerContext, created: list[Job], effects: Effects) -> None
 
 
 async def drain_deliveries(context: WorkerContext) -> None:
-    """The hub worker's delivery drain: drain whenever a hub says deliveries arrived (a Redis list it
-    pushes to), and every ``DRAIN_IDLE_S`` anyway, so nothing waits on Redis to be processed."""
+    """The hub worker's delivery drain: whenever a hub says deliveries arrived, and every second anyway,
+    so nothing waits on Redis to be processed."""
     assert context.settings.redis_url is not None
-    waker = Redis.from_url(context.settings.redis_url)
-    try:
-        while True:
-            try:
-                while await drain_once(context) >= DRAIN_BATCH:
-                    pass
-            except Exception:
-                log.exception("draining webhook deliveries failed")
-            await _wait_for_wake(waker)
-    finally:
-        await waker.aclose()
 
+    async def drain() -> bool:
+        return await drain_once(context) >= DRAIN_BATCH
 
-async def _wait_for_wake(client: Redis) -> None:
-    try:
-        if await client.blpop([WAKE_KEY], timeout=DRAIN_IDLE_S) is not None:  # type: ignore[misc, arg-type]
-            await client.delete(WAKE_KEY)  # one wake-up covers the burst
-    except (RedisError, OSError):
-        await asyncio.sleep(DRAIN_IDLE_S)
+    await wake.work_when_woken(context.settings.redis_url, wake.HOOK_DELIVERIES, drain)
 
 
 async def process_hook_delivery(ctx: dict[str, Any], payload: dict[str, Any]) -> str:

@@ -154,17 +154,21 @@ class Inbound:
     queue: str
 
 
-async def record_inbound_many(connection: BaseDBAsyncClient, items: list[Inbound]) -> list[OutboxMessage | None]:
+async def record_inbound_many(
+    connection: BaseDBAsyncClient, items: list[Inbound], *, as_messages: bool = True
+) -> list[Any]:
     """Store inbound deliveries with the outbox rows of their tasks, in one statement; per item its
-    outbox row, or None when it was already recorded. Each task's payload gets the delivery's row id
-    as ``delivery_id``."""
+    outbox row (an :class:`OutboxMessage`, or the raw row when not ``as_messages``: cheaper when the
+    relay sends it), or None when it was already recorded. Each task's payload gets the delivery's
+    row id as ``delivery_id``."""
     columns = (
         [i.source for i in items], [i.delivery_id[:200] for i in items], [i.task for i in items],
         [json.dumps(i.payload) for i in items], [i.queue for i in items],
     )  # fmt: skip
     rows = await connection.execute_query_dict(_RECORD_INBOUND_SQL, list(columns))
-    stored = {(row["source"], row["delivery_id"]): _message(row) for row in rows}
-    return [stored.pop((i.source, i.delivery_id[:200]), None) for i in items]
+    stored = {(row["source"], row["delivery_id"]): row for row in rows}
+    answers = [stored.pop((i.source, i.delivery_id[:200]), None) for i in items]
+    return [_message(row) if row is not None else None for row in answers] if as_messages else answers
 
 
 def _message(row: dict[str, Any]) -> OutboxMessage:
@@ -180,4 +184,4 @@ async def record_inbound(
 ) -> OutboxMessage | None:
     """One inbound delivery (see :func:`record_inbound_many`)."""
     [message] = await record_inbound_many(connection, [Inbound(source, delivery_id, task, payload, queue)])
-    return message
+    return message if isinstance(message, OutboxMessage) else None

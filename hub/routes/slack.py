@@ -24,7 +24,6 @@ from tortoise import connections
 
 from bot.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID
 from hub.db.group_commit import GroupCommit
-from hub.db.models import OutboxMessage
 from hub.errors import BadRequest, NotFound
 from hub.keys import REDIS, SETTINGS
 from hub.openapi import Response, endpoint
@@ -41,7 +40,7 @@ SLACK_APPROVAL_TASK = "slack_approval_click"
 SLACK_MENTION_TASK = "slack_mention"
 BOLT = web.AppKey("slack_bolt", AsyncApp)
 WORKSPACES = web.AppKey("slack_workspaces", SlackWorkspaces)
-RECORDER = web.AppKey("slack_recorder", GroupCommit[outbox.Inbound, OutboxMessage | None])
+RECORDER = web.AppKey("slack_recorder", GroupCommit[outbox.Inbound, bool])
 OUTBOX_WAKER = web.AppKey("slack_outbox_waker", Waker)
 SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 COMMAND_FIELDS = ("team_id", "channel_id", "user_id", "text", "trigger_id", "command", "response_url")
@@ -83,15 +82,16 @@ def build_bolt(settings: Settings, app: web.Application) -> AsyncApp:
     return bolt
 
 
-async def _record_many(items: list[outbox.Inbound]) -> list[OutboxMessage | None]:
-    return await outbox.record_inbound_many(connections.get("default"), items)
+async def _record_many(items: list[outbox.Inbound]) -> list[bool]:
+    """Per item, whether it was new (a repeat stores nothing)."""
+    rows = await outbox.record_inbound_many(connections.get("default"), items, as_messages=False)
+    return [row is not None for row in rows]
 
 
 async def _record(app: web.Application, source: str, delivery_id: str, task: str, payload: dict[str, Any]) -> bool:
     """The ack path: store what arrived with an outbox row, in one statement shared with the requests
     arriving at the same time (group commit); False for a repeat."""
-    message = await app[RECORDER].submit(outbox.Inbound(source, delivery_id, task, payload, HUB_QUEUE))
-    if message is None:
+    if not await app[RECORDER].submit(outbox.Inbound(source, delivery_id, task, payload, HUB_QUEUE)):
         log.info("repeated Slack delivery ignored", extra={"source": source, "delivery_id": delivery_id})
         return False
     app[OUTBOX_WAKER].wake()  # the hub worker relays the outbox row: no Redis on the ack path

@@ -10,11 +10,13 @@ from aiohttp import web
 from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
 
+from jobs import wake
 from jobs.effects import EffectApplier
+from jobs.wake import Waker
 
 from .auth import AUTH_CACHE, KeyCache
 from .db.lifecycle import close_orm, init_orm
-from .keys import JOBS, METRICS, REDIS, SETTINGS, STORAGE
+from .keys import JOBS, METRICS, OUTBOX_WAKER, REDIS, SETTINGS, STORAGE
 from .metrics import Metrics
 from .middleware import request_context
 from .routes import agent_api, console, discord, health, hooks, hooks_api, jobs_api, live, people_api, slack
@@ -78,6 +80,8 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     assert settings.redis_url is not None
     app[REDIS] = redis_client(settings.redis_url)
     app[JOBS] = JobServices(EffectApplier(app[REDIS]), approval_policy(settings))
+    app[OUTBOX_WAKER] = Waker(app[REDIS], wake.OUTBOX)
     yield
     await app[JOBS].effects.drain()
+    await app[OUTBOX_WAKER].close()
     await app[REDIS].aclose()

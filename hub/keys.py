@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from arq.connections import ArqRedis
 
+from jobs.wake import Waker
+
 from .metrics import Metrics
 from .services.jobs import JobServices
 from .settings import Settings
@@ -15,3 +17,4 @@ REDIS = web.AppKey("redis", ArqRedis)
 METRICS = web.AppKey("metrics", Metrics)
 STORAGE = web.AppKey("storage", LocalStorage)
 JOBS = web.AppKey("jobs", JobServices)
+OUTBOX_WAKER = web.AppKey("outbox_waker", Waker)  # tells the hub worker that an ack path wrote outbox rows

@@ -32,7 +32,7 @@ from bot.discord.commands import (
 from bot.discord.components import EPHEMERAL_FLAG, ApprovalDecision, decided_message, parse_approval_custom_id
 from bot.ports import ApprovalPrompt
 from hub.errors import BadRequest, NotFound, Unauthorized
-from hub.keys import JOBS, SETTINGS
+from hub.keys import JOBS, OUTBOX_WAKER, SETTINGS
 from hub.openapi import Response, endpoint
 from hub.security.discord import DiscordSignatureError, verify_discord_request
 from hub.security.roles import ChatMember
@@ -126,7 +126,7 @@ async def on_command(app: web.Application, interaction: Interaction) -> dict[str
     if message is None:
         log.info("repeated Discord interaction ignored", extra={"delivery_id": interaction_id})
     else:
-        app[JOBS].effects.send_later([message])
+        app[OUTBOX_WAKER].wake()  # the hub worker relays the row at once: no Redis on the ack path
     runs_a_job = data["options"][0]["name"] == "tool"  # checked by command_text
     return {
         "type": int(Callback.DEFERRED_CHANNEL_MESSAGE),

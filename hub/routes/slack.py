@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import logging
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,14 +24,13 @@ from tortoise import connections
 from bot.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID
 from hub.db.group_commit import GroupCommit
 from hub.errors import BadRequest, NotFound
-from hub.keys import REDIS, SETTINGS
+from hub.keys import OUTBOX_WAKER, REDIS, SETTINGS
 from hub.openapi import Response, endpoint
 from hub.routes.schemas import Ack
 from hub.services.slack_installs import SlackWorkspaces
 from hub.settings import Settings
-from jobs import outbox, wake
+from jobs import outbox
 from jobs.queue import HUB_QUEUE
-from jobs.wake import Waker
 
 log = logging.getLogger(__name__)
 SLACK_COMMAND_TASK = "slack_command"
@@ -41,7 +39,6 @@ SLACK_MENTION_TASK = "slack_mention"
 BOLT = web.AppKey("slack_bolt", AsyncApp)
 WORKSPACES = web.AppKey("slack_workspaces", SlackWorkspaces)
 RECORDER = web.AppKey("slack_recorder", GroupCommit[outbox.Inbound, bool])
-OUTBOX_WAKER = web.AppKey("slack_outbox_waker", Waker)
 SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 COMMAND_FIELDS = ("team_id", "channel_id", "user_id", "text", "trigger_id", "command", "response_url")
 MAX_TEXT = 4000
@@ -192,11 +189,8 @@ async def slack_oauth_redirect(request: web.Request) -> web.Response:
     return web.Response(text=INSTALLED_PAGE.format(team=html.escape(installation.team_name)), content_type="text/html")
 
 
-async def _ack_path(app: web.Application) -> AsyncIterator[None]:
-    app[OUTBOX_WAKER] = Waker(app[REDIS], wake.OUTBOX)
-    yield
+async def _close_recorder(app: web.Application) -> None:
     await app[RECORDER].close()
-    await app[OUTBOX_WAKER].close()
 
 
 def add_routes(app: web.Application, settings: Settings) -> None:
@@ -205,7 +199,7 @@ def add_routes(app: web.Application, settings: Settings) -> None:
         return
     app[BOLT] = build_bolt(settings, app)
     app[RECORDER] = GroupCommit(_record_many, max_batch=128)
-    app.cleanup_ctx.append(_ack_path)
+    app.on_cleanup.append(_close_recorder)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/slack/install", slack_install)
     app.router.add_get("/slack/oauth_redirect", slack_oauth_redirect)

@@ -8,52 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from hub.db.models import EventKind, Job, JobEvent, JobStatus, OutboxMessage
+from hub.db.models import Job, JobEvent, OutboxMessage
 
-from .lifecycle import (
-    APPROVAL_TIMEOUT_TASK,
-    CHAT_PLATFORMS,
-    RUN_TOOL_TASK,
-    Effects,
-    NewJob,
-    new_event,
-    run_job_id,
-    utcnow,
-)
-from .queue import HUB_QUEUE, agent_queue
-from .routing import CANDIDATES_SQL, Route
-
-
-@dataclass
-class Candidate:
-    route: Route
-    load: int
-    capacity: int
-
-    @property
-    def share(self) -> float:
-        return self.load / max(1, self.capacity)
-
-
-def pick(candidates: Sequence[Candidate]) -> Candidate | None:
-    """The least loaded candidate (ties by id, like :func:`jobs.routing.pick_worker`); None when empty."""
-    return min(candidates, key=lambda c: (c.share, str(c.route.worker_id)), default=None)
-
-
-async def _candidates(connection: BaseDBAsyncClient, tenant_id: UUID, tool: str) -> list[Candidate]:
-    rows = await connection.execute_query_dict(CANDIDATES_SQL, [str(tenant_id), json.dumps([{"name": tool}])])
-    return [
-        Candidate(Route(UUID(str(r["id"])), str(r["name"])), int(str(r["load"])), int(str(r["max_concurrency"])))
-        for r in rows
-    ]
-
+from . import outbox
+from .lifecycle import CHAT_PLATFORMS, Effects, NewJob, new_job, route_to, run_message
+from .routing import Candidate, candidates, pick
 
 _INSERT_OUTBOX_SQL = """
 INSERT INTO outbox (task, payload, queue, dedupe_key, available_at, attempts, created_at)
@@ -74,60 +37,31 @@ async def _insert_outbox(connection: BaseDBAsyncClient, messages: list[OutboxMes
         [m.dedupe_key or "" for m in messages], [m.available_at for m in messages],
     )  # fmt: skip
     rows = await connection.execute_query_dict(_INSERT_OUTBOX_SQL, list(columns))
-    return [_outbox_row(r) for r in rows]
-
-
-def _outbox_row(r: dict[str, Any]) -> OutboxMessage:
-    payload = json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"]
-    return OutboxMessage(id=r["id"], task=r["task"], queue=r["queue"], dedupe_key=r["dedupe_key"],
-                         available_at=r["available_at"], payload=payload)  # fmt: skip
+    return [outbox.message_of(row) for row in rows]
 
 
 def _build(new: NewJob, chosen: Candidate | None) -> tuple[Job, list[JobEvent], OutboxMessage | None]:
-    """One job, its first events and its outbox row, as :func:`jobs.lifecycle.create_job` makes them."""
-    now = utcnow()
-    job = Job(
-        tenant_id=new.tenant_id, origin=new.origin, tool=new.tool, arguments=new.arguments,
-        requester=new.requester, thread_ref=new.thread_ref, idempotency_key=new.idempotency_key,
-        max_retries=new.max_retries, status=JobStatus.CREATED, created_at=now,
-    )  # fmt: skip
-    events = [new_event(job, EventKind.CREATED, {"tool": new.tool, "origin": new.origin.value})]
-    if new.approval_timeout_s is not None:
-        job.status = JobStatus.AWAITING_APPROVAL
-        request = {"tool": new.tool, "arguments": new.arguments, "requested_by": new.requester,
-                   "timeout_s": new.approval_timeout_s}  # fmt: skip
-        events.append(new_event(job, EventKind.APPROVAL_REQUESTED, request))
-        timeout = OutboxMessage(
-            task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id)}, queue=HUB_QUEUE,
-            dedupe_key=f"approval-timeout:{job.id}", available_at=now + timedelta(seconds=new.approval_timeout_s),
-        )  # fmt: skip
-        return job, events, timeout
-    if chosen is None:
-        return job, events, None
-    route = chosen.route
+    """One job as :func:`jobs.lifecycle.create_job` makes it: queued on ``chosen`` when it may run now."""
+    job, events, message = new_job(new)
+    if message is not None or chosen is None:  # awaiting approval (its timeout's row), or no agent yet
+        return job, events, message
     chosen.load += 1
-    job.status, job.worker_id, job.queued_at = JobStatus.QUEUED, route.worker_id, now
-    events.append(new_event(job, EventKind.QUEUED, {"worker": route.worker_name, "defer_s": 0.0}))
-    run = OutboxMessage(
-        task=RUN_TOOL_TASK, queue=agent_queue(str(route.worker_id)), dedupe_key=run_job_id(job.id, job.attempt),
-        payload={"job_id": str(job.id), "attempt": job.attempt, "tool": job.tool, "arguments": job.arguments},
-        available_at=now,
-    )  # fmt: skip
-    return job, events, run
+    events.append(route_to(job, chosen.route, 0.0))
+    return job, events, run_message(job, chosen.route, 0.0)
 
 
 async def create_jobs(connection: BaseDBAsyncClient, news: Sequence[NewJob]) -> tuple[list[Job], Effects]:
     """Create ``news`` (in the caller's transaction), each routed to an agent when one can take it."""
     effects = Effects()
-    candidates: dict[tuple[UUID, str], list[Candidate]] = {}
+    agents: dict[tuple[UUID, str], list[Candidate]] = {}
     created: list[Job] = []
     events: list[JobEvent] = []
     messages: list[OutboxMessage] = []
     for new in news:
         key = (new.tenant_id, new.tool)
-        if new.approval_timeout_s is None and key not in candidates:
-            candidates[key] = await _candidates(connection, new.tenant_id, new.tool)
-        job, job_events, message = _build(new, pick(candidates.get(key, [])))
+        if new.approval_timeout_s is None and key not in agents:
+            agents[key] = await candidates(connection, new.tenant_id, new.tool)
+        job, job_events, message = _build(new, pick(agents.get(key, [])))
         created.append(job)
         events += job_events
         if message is not None:

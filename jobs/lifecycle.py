@@ -104,18 +104,19 @@ async def lock_job(connection: BaseDBAsyncClient, job_id: UUID) -> Job | None:
     return await Job.filter(id=job_id).select_for_update().using_db(connection).first()
 
 
-def _route(job: Job, route: Route, defer_s: float) -> JobEvent:
+def route_to(job: Job, route: Route, defer_s: float) -> JobEvent:
+    """Queue the job on the route's agent (in memory); its queued event, not yet saved."""
     job.status, job.worker_id, job.queued_at = JobStatus.QUEUED, route.worker_id, utcnow()
     return new_event(job, EventKind.QUEUED, {"worker": route.worker_name, "defer_s": defer_s})
 
 
 async def _enqueue_run(connection: BaseDBAsyncClient, job: Job, route: Route, defer_s: float) -> OutboxMessage:
-    message = _run_message(job, route, defer_s)
+    message = run_message(job, route, defer_s)
     await message.save(using_db=connection)
     return message
 
 
-def _run_message(job: Job, route: Route, defer_s: float) -> OutboxMessage:
+def run_message(job: Job, route: Route, defer_s: float) -> OutboxMessage:
     """The outbox row that enqueues the job's current attempt on the agent's queue (not yet saved)."""
     payload = {"job_id": str(job.id), "attempt": job.attempt, "tool": job.tool, "arguments": job.arguments}
     return OutboxMessage(
@@ -170,7 +171,7 @@ async def _insert_routed(connection: BaseDBAsyncClient, job: Job, created: JobEv
     effects.events.append(created)
     if row[keys[0]] is not None:
         chosen = Route(worker_id=UUID(str(row[keys[0]])), worker_name=str(row[keys[1]]))
-        queued_event, message = _route(job, chosen, 0.0), _run_message(job, chosen, 0.0)
+        queued_event, message = route_to(job, chosen, 0.0), run_message(job, chosen, 0.0)
         job.queued_at = queued_event.created_at = message.available_at = job.created_at  # the time written
         queued_event.id, message.id = row[keys[2]], row[keys[3]]
         queued_event._saved_in_db = message._saved_in_db = True
@@ -179,10 +180,9 @@ async def _insert_routed(connection: BaseDBAsyncClient, job: Job, created: JobEv
     _track_thread(job, effects)
 
 
-async def create_job(connection: BaseDBAsyncClient, new: NewJob) -> tuple[Job, Effects]:
-    """Create the job already routed to an agent when one can take it: one row, its events, an outbox row,
-    written in one statement with the routing query (the hottest write of the hub, once per command)."""
-    effects = Effects()
+def new_job(new: NewJob) -> tuple[Job, list[JobEvent], OutboxMessage | None]:
+    """A new job's row and its first events, not yet saved, not yet routed; a job that needs approval
+    is awaiting it, with the outbox row of its approval timeout."""
     job = Job(
         tenant_id=new.tenant_id, origin=new.origin, tool=new.tool, arguments=new.arguments,
         requester=new.requester, thread_ref=new.thread_ref, idempotency_key=new.idempotency_key,
@@ -190,16 +190,25 @@ async def create_job(connection: BaseDBAsyncClient, new: NewJob) -> tuple[Job, E
     )  # fmt: skip
     created = new_event(job, EventKind.CREATED, {"tool": new.tool, "origin": new.origin.value})
     if new.approval_timeout_s is None:
-        await _insert_routed(connection, job, created, effects)
-        return job, effects
+        return job, [created], None
     job.status = JobStatus.AWAITING_APPROVAL
     request = {"tool": new.tool, "arguments": new.arguments, "requested_by": new.requester,
                "timeout_s": new.approval_timeout_s}  # fmt: skip
-    events = [created, new_event(job, EventKind.APPROVAL_REQUESTED, request)]
-    message = OutboxMessage(
+    timeout = OutboxMessage(
         task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id)}, queue=HUB_QUEUE,
         dedupe_key=f"approval-timeout:{job.id}", available_at=utcnow() + timedelta(seconds=new.approval_timeout_s),
     )  # fmt: skip
+    return job, [created, new_event(job, EventKind.APPROVAL_REQUESTED, request)], timeout
+
+
+async def create_job(connection: BaseDBAsyncClient, new: NewJob) -> tuple[Job, Effects]:
+    """Create the job already routed to an agent when one can take it: one row, its events, an outbox row,
+    written in one statement with the routing query (the hottest write of the hub, once per command)."""
+    effects = Effects()
+    job, events, message = new_job(new)
+    if message is None:
+        await _insert_routed(connection, job, events[0], effects)
+        return job, effects
     await insert_together(connection, [job, *events, message])
     effects.events.extend(events)
     effects.outbox.append(message)
@@ -242,7 +251,7 @@ async def dispatch(
     if route is None:
         job.status, job.worker_id = JobStatus.CREATED, None
         return False
-    await save_events(connection, job, [_route(job, route, defer_s)], effects)
+    await save_events(connection, job, [route_to(job, route, defer_s)], effects)
     effects.outbox.append(await _enqueue_run(connection, job, route, defer_s))
     return True
 

@@ -168,10 +168,11 @@ async def record_inbound_many(
     rows = await connection.execute_query_dict(_RECORD_INBOUND_SQL, list(columns))
     stored = {(row["source"], row["delivery_id"]): row for row in rows}
     answers = [stored.pop((i.source, i.delivery_id[:200]), None) for i in items]
-    return [_message(row) if row is not None else None for row in answers] if as_messages else answers
+    return [message_of(row) if row is not None else None for row in answers] if as_messages else answers
 
 
-def _message(row: dict[str, Any]) -> OutboxMessage:
+def message_of(row: dict[str, Any]) -> OutboxMessage:
+    """An outbox row as a raw query returned it (``RETURNING id, task, payload, queue, dedupe_key, available_at``)."""
     payload = row["payload"]
     return OutboxMessage(
         id=row["id"], task=row["task"], queue=row["queue"], dedupe_key=row["dedupe_key"],

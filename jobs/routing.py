@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -25,18 +25,36 @@ class Route:
     worker_name: str
 
 
+@dataclass
+class Candidate:
+    """An agent that can take the job, with its load (counted up as jobs are routed to it in a batch)."""
+
+    route: Route
+    load: int
+    capacity: int
+
+
+def pick(candidates: Sequence[Candidate], avoid: Collection[UUID] = ()) -> Candidate | None:
+    """The least loaded candidate, ties by id; agents in ``avoid`` only as a last resort."""
+
+    def rank(c: Candidate) -> tuple[bool, float, str]:
+        return (c.route.worker_id in avoid, c.load / max(1, c.capacity), str(c.route.worker_id))
+
+    return min(candidates, key=rank, default=None)
+
+
+async def candidates(connection: BaseDBAsyncClient, tenant_id: UUID, tool: str) -> list[Candidate]:
+    """The online agents of the tenant that reported ``tool``, with their load (one query)."""
+    rows = await connection.execute_query_dict(CANDIDATES_SQL, [str(tenant_id), json.dumps([{"name": tool}])])
+    return [
+        Candidate(Route(UUID(str(r["id"])), str(r["name"])), int(str(r["load"])), int(str(r["max_concurrency"])))
+        for r in rows
+    ]
+
+
 async def pick_worker(
     connection: BaseDBAsyncClient, tenant_id: UUID, tool: str, *, avoid: Collection[UUID] = ()
 ) -> Route | None:
     """The least loaded online agent that reported ``tool``; agents in ``avoid`` only as a last resort."""
-    rows = await connection.execute_query_dict(CANDIDATES_SQL, [str(tenant_id), json.dumps([{"name": tool}])])
-    if not rows:
-        return None
-
-    def rank(row: dict[str, object]) -> tuple[bool, float, str]:
-        worker_id = UUID(str(row["id"]))
-        load = int(str(row["load"])) / max(1, int(str(row["max_concurrency"])))
-        return (worker_id in avoid, load, str(worker_id))
-
-    best = min(rows, key=rank)
-    return Route(worker_id=UUID(str(best["id"])), worker_name=str(best["name"]))
+    best = pick(await candidates(connection, tenant_id, tool), avoid)
+    return best.route if best is not None else None

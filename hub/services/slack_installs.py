@@ -16,6 +16,7 @@ from hub.settings import Settings
 
 TOKEN_CACHE_TTL_S = 60.0
 MISS_CACHE_TTL_S = 5.0  # a workspace installed through another hub process is seen within seconds
+TENANT_CACHE_TTL_S = 5.0  # likewise for the tenant an installation moves a workspace to
 
 
 class SlackWorkspaces:
@@ -45,7 +46,7 @@ class SlackWorkspaces:
     async def tenant_for(self, team_id: str) -> UUID:
         """The workspace's tenant, cached for a few seconds (every command asks)."""
         cached = self._tenants.get(team_id)
-        if cached is not None and time.monotonic() - cached[0] < MISS_CACHE_TTL_S:
+        if cached is not None and time.monotonic() - cached[0] < TENANT_CACHE_TTL_S:
             return cached[1]
         installation = await SlackInstallation.get_or_none(team_id=team_id).only("tenant_id")
         if installation is not None:

@@ -82,6 +82,6 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[JOBS] = JobServices(EffectApplier(app[REDIS]), approval_policy(settings))
     app[OUTBOX_WAKER] = Waker(app[REDIS], wake.OUTBOX)
     yield
-    await app[JOBS].effects.drain()
+    await app[JOBS].close()
     await app[OUTBOX_WAKER].close()
     await app[REDIS].aclose()

@@ -10,10 +10,15 @@ from uuid import UUID
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 # One query: online agents of the tenant whose reported tools contain the tool (JSONB containment),
-# with their current load.
+# with their current load. The load is counted only when there is a choice to make (CASE evaluates its
+# branch only when taken): the count visits every version of recently finished jobs until vacuum
+# removes them, which made it the costliest part of creating a job, and a lone candidate (the common
+# case) does not need it.
 CANDIDATES_SQL = """
 SELECT w.id, w.name, w.max_concurrency,
-       (SELECT count(*) FROM jobs j WHERE j.worker_id = w.id AND j.status IN ('queued', 'running')) AS load
+       CASE WHEN count(*) OVER () > 1
+            THEN (SELECT count(*) FROM jobs j WHERE j.worker_id = w.id AND j.status IN ('queued', 'running'))
+            ELSE 0 END AS load
 FROM workers w
 WHERE w.tenant_id = $1 AND w.status = 'online' AND w.tools @> $2::jsonb
 """

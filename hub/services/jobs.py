@@ -11,17 +11,19 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from bot.commands import CommandError, RunTool, ToolInfo, validate_tool_call
+from hub.db.group_commit import GroupCommit
 from hub.db.models import Artifact, Job, JobEvent, Worker, WorkerStatus
 from hub.errors import NotFound
 from hub.settings import Settings
 from hub.sso import audit
-from jobs import lifecycle
+from jobs import bulk, lifecycle
 from jobs.approvals import ApprovalPolicy
 from jobs.effects import EffectApplier
 from jobs.lifecycle import Decision, NewJob
 
 CATALOG_TTL_S = 2.0
 WORKER_NAMES_MAX = 10_000
+CREATE_BATCH_MAX = 64
 
 
 async def load_tool_catalog(tenant_id: UUID) -> dict[str, ToolInfo]:
@@ -54,6 +56,7 @@ class JobServices:
         self.catalog_ttl_s = catalog_ttl_s
         self._catalogs: dict[UUID, tuple[float, dict[str, ToolInfo]]] = {}
         self._worker_names: dict[UUID, str] = {}
+        self._creator: GroupCommit[NewJob, Job] = GroupCommit(self._create_many, max_batch=CREATE_BATCH_MAX)
 
     async def tool_catalog(self, tenant_id: UUID) -> dict[str, ToolInfo]:
         """The tenant's tools, cached briefly (agents re-register when their tools change)."""
@@ -102,17 +105,45 @@ class JobServices:
     async def submit(self, new: NewJob) -> tuple[Job, bool]:
         """Validate, create and queue a job; (job, created) — False for a repeated idempotency key.
 
-        The answer does not wait for Redis: the enqueue runs after commit in the background, and the
-        outbox relay enqueues whatever that misses."""
+        Jobs submitted at the same moment are written together (group commit); each answer still waits
+        for the commit that holds its job. The answer does not wait for Redis: the enqueue runs after
+        commit in the background, and the outbox relay enqueues whatever that misses."""
         new = await self.checked(new)
         if new.idempotency_key is not None:
             existing = await Job.get_or_none(tenant_id=new.tenant_id, idempotency_key=new.idempotency_key)
             if existing is not None:
                 return existing, False
-        # create_job is one statement (atomic on its own): no BEGIN/COMMIT round trips around it.
-        job, effects = await lifecycle.create_job(connections.get("default"), new)
-        self.effects.apply_later(new.tenant_id, effects)
-        return job, True
+            # Written alone: a racing repeat of the key must fail by itself, not the batch it shares.
+            job, effects = await lifecycle.create_job(connections.get("default"), new)
+            self.effects.apply_later(new.tenant_id, effects)
+            return job, True
+        return await self._creator.submit(new), True
+
+    async def _create_many(self, news: list[NewJob]) -> list[Job]:
+        """Create the jobs submitted together (group commit): alone, one statement with no transaction
+        around it; several, one transaction of a few set-based statements (:func:`jobs.bulk.create_jobs`),
+        which costs Postgres a third of the CPU per job."""
+        if len(news) == 1:
+            job, effects = await lifecycle.create_job(connections.get("default"), news[0])
+            self.effects.apply_later(news[0].tenant_id, effects)
+            return [job]
+        tenants = list(dict.fromkeys(new.tenant_id for new in news))
+        created: dict[int, Job] = {}
+        applied: list[tuple[UUID, lifecycle.Effects]] = []
+        async with in_transaction() as connection:
+            for tenant_id in tenants:
+                indexes = [i for i, new in enumerate(news) if new.tenant_id == tenant_id]
+                jobs, effects = await bulk.create_jobs(connection, [news[i] for i in indexes])
+                created.update(zip(indexes, jobs, strict=True))
+                applied.append((tenant_id, effects))
+        for tenant_id, effects in applied:
+            self.effects.apply_later(tenant_id, effects)
+        return [created[i] for i in range(len(news))]
+
+    async def close(self) -> None:
+        """Finish the creations under way, then the effects waiting to be applied (at shutdown)."""
+        await self._creator.close()
+        await self.effects.drain()
 
     async def cancel(self, tenant_id: UUID, job_id: UUID, by: str, *, actor: str | None = None) -> Job:
         """Cancel from any door; ``by`` names the door and person (``slack:T:U``), recorded in the audit log."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from hub.app import create_app
 from hub.db.lifecycle import close_orm, init_orm
 from hub.db.models import Job, JobEvent, OutboxMessage, Worker, WorkerStatus
+from hub.keys import JOBS
 from hub.services import admin
 from hub.settings import Settings
 from jobs.lifecycle import run_job_id
@@ -72,3 +74,28 @@ async def test_a_job_goes_to_the_least_loaded_online_agent_in_one_write(client: 
     [run] = await _run_rows(job)
     assert (run.task, run.queue) == ("run_tool", agent_queue(second))
     assert run.payload == {"job_id": str(job.id), "attempt": 0, "tool": "demo.echo", "arguments": {}}
+
+
+async def test_jobs_submitted_together_are_written_together_each_answered_with_its_own(client: Client) -> None:
+    token = (await admin.add_token("tests", ["jobs"])).key
+    first, second = sorted([await _register(client, "garage-1"), await _register(client, "garage-2")])
+    statements: list[int] = []
+    services = client.app[JOBS]
+    create_many = services._create_many
+
+    async def counted(news: list[Any]) -> list[Job]:
+        statements.append(len(news))
+        return await create_many(news)
+
+    services._creator.write_many = counted
+    jobs = await asyncio.gather(*(_create(client, token) for _ in range(12)))
+    assert len({job.id for job in jobs}) == 12, "each caller gets its own job"
+    assert sum(statements) == 12 and max(statements) > 1, f"concurrent submits share writes: {statements}"
+    routed = sorted(str(job.worker_id) for job in jobs)  # type: ignore[attr-defined]
+    assert routed == sorted([first] * 6 + [second] * 6), "a batch spreads its jobs, counting those routed before"
+    for job in jobs:
+        assert (job.status.value, job.next_seq) == ("queued", 3)
+        events = await JobEvent.filter(job_id=job.id).order_by("seq")
+        assert [e.kind.value for e in events] == ["created", "queued"]
+        [run] = await _run_rows(job)
+        assert run.queue == agent_queue(str(job.worker_id))  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ Built on the SDK's high-level :class:`mcp.server.mcpserver.MCPServer`. Tools:
 * ``log(message, level)`` - sends an MCP logging message, then returns.
 * ``enable_extra()`` - registers the ``extra`` tool and announces the tool-list change.
 * ``pid()`` and ``stats()`` - the server's process id and its counters (cancellations seen, sleeps
-  in flight and the most seen at once), for tests.
+  in flight and the most seen at once, threads running), for tests.
 
 Every numeric argument is bounded in the input schema; an out-of-range value is refused with
 an ``isError`` result naming the argument and the bound.
@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
 from mcp.types import (
     AudioContent,
     BlobResourceContents,
@@ -43,6 +45,7 @@ from mcp.types import (
 from pydantic import Field
 
 from integrations.mcp_servers.demo.media import png_bytes, wav_bytes
+from integrations.mcp_servers.stdio import pipe_stdio
 
 SERVER_NAME = "garageswarm-demo"
 MAX_IMAGE_SIDE_PX = 1024
@@ -68,9 +71,27 @@ class DemoState:
     extra_enabled: bool = False
 
 
+class DemoServer(MCPServer):
+    """The SDK's server, served over stdio by the event loop itself when stdin and stdout are pipes
+    (:mod:`integrations.mcp_servers.stdio`): no worker thread per message."""
+
+    async def run_stdio_async(self) -> None:
+        async with pipe_stdio() as streams:
+            if streams is None:
+                await super().run_stdio_async()
+                return
+            # The SDK's stdio_server takes anything that reads and writes lines like anyio's text files.
+            stdin, stdout = cast(anyio.AsyncFile[str], streams[0]), cast(anyio.AsyncFile[str], streams[1])
+            async with stdio_server(stdin, stdout) as (read_stream, write_stream):
+                lowlevel = self._lowlevel_server
+                await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+
 def create_server(log_level: ServerLogLevel = "INFO") -> MCPServer:
-    """Build a fresh demo server with its own state; ``log_level`` is for its own (stderr) log."""
-    server = MCPServer(SERVER_NAME, instructions="Demo tools for testing MCP clients.", log_level=log_level)
+    """Build a fresh demo server with its own state; ``log_level`` is for its own (stderr) log.
+
+    Tools that do no blocking work are ``async``: the SDK runs a plain function on a worker thread."""
+    server = DemoServer(SERVER_NAME, instructions="Demo tools for testing MCP clients.", log_level=log_level)
     state = DemoState()
     _add_basic_tools(server)
     _add_content_tools(server)
@@ -80,7 +101,7 @@ def create_server(log_level: ServerLogLevel = "INFO") -> MCPServer:
 
 def _add_basic_tools(server: MCPServer) -> None:
     @server.tool(description="Return the given text unchanged.")
-    def echo(text: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]) -> str:
+    async def echo(text: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]) -> str:
         return text
 
     @server.tool(description="Count to `steps`, reporting progress after each step.")
@@ -96,7 +117,7 @@ def _add_basic_tools(server: MCPServer) -> None:
         return f"completed {steps} steps"
 
     @server.tool(description="Always fails with the given message (a tool-level error).")
-    def fail(message: Annotated[str, Field(max_length=1000)] = "demo failure") -> str:
+    async def fail(message: Annotated[str, Field(max_length=1000)] = "demo failure") -> str:
         raise ToolError(message)
 
     @server.tool(description="Send an MCP logging message at `level`, then return.")
@@ -107,7 +128,7 @@ def _add_basic_tools(server: MCPServer) -> None:
 
 def _add_content_tools(server: MCPServer) -> None:
     @server.tool(description="Return an embedded text resource, an embedded blob and a resource link.")
-    def resource() -> list[ContentBlock]:
+    async def resource() -> list[ContentBlock]:
         return [
             EmbeddedResource(
                 type="resource",
@@ -181,12 +202,12 @@ def _add_control_tools(server: MCPServer, state: DemoState) -> None:
         return "extra enabled"
 
     @server.tool(description="The server's process id.")
-    def pid() -> int:
+    async def pid() -> int:
         return os.getpid()
 
-    @server.tool(description="Counters kept by this server process.")
-    def stats() -> dict[str, Any]:
-        return asdict(state)
+    @server.tool(description="Counters kept by this server process, and how many threads it runs.")
+    async def stats() -> dict[str, Any]:
+        return {**asdict(state), "threads": threading.active_count()}
 
 
 async def _sleep(ctx: Context, seconds: float, report_progress: bool) -> None:

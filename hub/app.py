@@ -16,7 +16,8 @@ from jobs.wake import Waker
 
 from .auth import AUTH_CACHE, KeyCache
 from .db.lifecycle import close_orm, init_orm
-from .keys import JOBS, METRICS, OUTBOX_WAKER, REDIS, SETTINGS, STORAGE
+from .keys import JOBS, LIVE, METRICS, OUTBOX_WAKER, REDIS, SETTINGS, STORAGE
+from .live import LiveEvents
 from .metrics import Metrics
 from .middleware import request_context
 from .routes import agent_api, console, discord, health, hooks, hooks_api, jobs_api, live, people_api, slack
@@ -81,7 +82,10 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = redis_client(settings.redis_url)
     app[JOBS] = JobServices(EffectApplier(app[REDIS]), approval_policy(settings))
     app[OUTBOX_WAKER] = Waker(app[REDIS], wake.OUTBOX)
+    app[LIVE] = LiveEvents(app[REDIS])
+    await app[LIVE].start()
     yield
+    await app[LIVE].close()
     await app[JOBS].close()
     await app[OUTBOX_WAKER].close()
     await app[REDIS].aclose()

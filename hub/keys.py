@@ -7,6 +7,7 @@ from arq.connections import ArqRedis
 
 from jobs.wake import Waker
 
+from .live import LiveEvents
 from .metrics import Metrics
 from .services.jobs import JobServices
 from .settings import Settings
@@ -17,4 +18,5 @@ REDIS = web.AppKey("redis", ArqRedis)
 METRICS = web.AppKey("metrics", Metrics)
 STORAGE = web.AppKey("storage", LocalStorage)
 JOBS = web.AppKey("jobs", JobServices)
+LIVE = web.AppKey("live", LiveEvents)  # the hub's one subscription to job events, fanned out to viewers
 OUTBOX_WAKER = web.AppKey("outbox_waker", Waker)  # tells the hub worker that an ack path wrote outbox rows

@@ -25,12 +25,22 @@ from .queue import HUB_QUEUE, Enqueue, agent_queue, enqueue_many, wake_key
 log = logging.getLogger(__name__)
 
 
-def job_channel(job_id: UUID | str) -> str:
-    return f"gs:events:job:{job_id}"
+EVENTS_PREFIX = "gs:events:"
+EVENTS_PATTERN = EVENTS_PREFIX + "*"
 
 
-def tenant_channel(tenant_id: UUID | str) -> str:
-    return f"gs:events:tenant:{tenant_id}"
+def event_channel(tenant_id: UUID | str, job_id: UUID | str) -> str:
+    """The channel a job's events are published on, once each: hubs subscribe to :data:`EVENTS_PATTERN`
+    and route by the tenant and job the name carries (:mod:`hub.live`)."""
+    return f"{EVENTS_PREFIX}{tenant_id}:{job_id}"
+
+
+def parse_event_channel(channel: str) -> tuple[str, str] | None:
+    """(tenant id, job id) of an :func:`event_channel` name; None for anything else."""
+    if not channel.startswith(EVENTS_PREFIX):
+        return None
+    tenant_id, sep, job_id = channel[len(EVENTS_PREFIX) :].partition(":")
+    return (tenant_id, job_id) if sep and tenant_id and job_id else None
 
 
 def event_json(event: JobEvent) -> dict[str, Any]:
@@ -148,9 +158,7 @@ async def publish_all(redis: ArqRedis, batch: list[tuple[UUID, Effects]]) -> Non
     async with redis.pipeline(transaction=False) as pipe:
         for tenant_id, effects in batch:
             for event in effects.events:
-                message = json.dumps(event_json(event))
-                pipe.publish(job_channel(event.job_id), message)  # type: ignore[attr-defined]
-                pipe.publish(tenant_channel(tenant_id), message)
+                pipe.publish(event_channel(tenant_id, event.job_id), json.dumps(event_json(event)))  # type: ignore[attr-defined]
             for worker_id, arq_job_id in effects.aborts:
                 pipe.zadd(abort_jobs_ss, {arq_job_id: timestamp_ms()})
                 pipe.lpush(wake_key(agent_queue(str(worker_id))), b"1")

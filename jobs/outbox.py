@@ -14,6 +14,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -75,8 +76,13 @@ async def send_batch(redis: ArqRedis, messages: list[OutboxMessage]) -> bool:
     except (RedisError, OSError) as exc:
         log.warning("enqueue deferred to the outbox relay", extra={"error": type(exc).__name__, "rows": len(messages)})
         return False
-    await OutboxMessage.filter(id__in=[m.id for m in messages], sent_at__isnull=True).update(sent_at=utcnow())
+    await connections.get("default").execute_query(_MARK_SENT_SQL, [[m.id for m in messages]])
     return True
+
+
+# Raw SQL: this runs after every command's commit, and tortoise builds an UPDATE query in Python
+# each time (several times the cost of the statement's round trip).
+_MARK_SENT_SQL = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL"
 
 
 async def relay_once(redis: ArqRedis, *, horizon_s: float = 60.0) -> int:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from uuid import UUID
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from hub.auth import authenticate_caller
 from hub.errors import NotFound
-from hub.keys import REDIS
+from hub.keys import LIVE
+from hub.live import Viewer
 from hub.openapi import Response, endpoint
 from hub.routes.schemas import Ack
 from hub.services import jobs as job_service
 from hub.sso.guard import require_reader
-from jobs.effects import job_channel, tenant_channel
 
 
 @endpoint(
@@ -32,20 +31,20 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     job = await job_service.find_job(caller.tenant_id, job_ref) if job_ref else None
     if job_ref and job is None:
         raise NotFound("no such job")
-    pubsub = request.app[REDIS].pubsub()
-    channel = job_channel(job.id) if job else tenant_channel(caller.tenant_id)
-    await pubsub.subscribe(channel)  # before reading history, so nothing falls in between
+    events = request.app[LIVE]
+    # Follow before reading the history, so nothing falls in between (an event may come twice: by seq).
+    viewer = events.follow(str(caller.tenant_id), str(job.id) if job else None)
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
-    await ws.prepare(request)
     try:
+        await ws.prepare(request)
         if job is not None:
-            events, _ = await job_service.job_details(job)
-            for event in events:
+            history, _ = await job_service.job_details(job)
+            for event in history:
                 await ws.send_json(
                     {"job_id": str(job.id), "seq": event.seq, "kind": event.kind.value, "attempt": event.attempt,
                      "data": event.data, "at": event.created_at.isoformat()}
                 )  # fmt: skip
-        forward = asyncio.create_task(_forward(pubsub, ws))
+        forward = asyncio.create_task(_forward(viewer, ws))
         async for message in ws:
             if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                 break
@@ -53,19 +52,26 @@ async def live(request: web.Request) -> web.WebSocketResponse:
         with contextlib.suppress(asyncio.CancelledError):
             await forward
     finally:
-        await pubsub.unsubscribe(channel)
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        events.unfollow(viewer)
     return ws
 
 
-async def _forward(pubsub: object, ws: web.WebSocketResponse) -> None:
-    async for message in pubsub.listen():  # type: ignore[attr-defined]
-        if message.get("type") == "message":
-            await ws.send_str(message["data"].decode() if isinstance(message["data"], bytes) else message["data"])
+async def _forward(viewer: Viewer, ws: web.WebSocketResponse) -> None:
+    """Send the viewer's events as they come; close the socket if it fell too far behind (the client
+    reconnects and catches up from the job's history)."""
+    dropped = asyncio.create_task(viewer.dropped.wait())
+    try:
+        while not viewer.dropped.is_set():
+            getting = asyncio.ensure_future(viewer.queue.get())
+            await asyncio.wait([getting, dropped], return_when=asyncio.FIRST_COMPLETED)
+            if not getting.done():
+                getting.cancel()
+                break
+            await ws.send_str(getting.result())
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"fell behind: reconnect")
+    finally:
+        dropped.cancel()
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/ws", live)
-
-
-__all__ = ["UUID", "add_routes"]

@@ -92,6 +92,8 @@ class AgentConfig:
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     max_call_s: float = DEFAULT_MAX_CALL_S
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    # Start calls of read-only tools while the hub confirms the run (see jobs.agent.runner).
+    eager_read_only: bool = True
 
 
 def load_agent_config(path: str | Path) -> AgentConfig:
@@ -121,6 +123,7 @@ def parse_agent_config(text: str) -> AgentConfig:
         idle_timeout_s=_seconds(data, "idle_timeout_s", DEFAULT_IDLE_TIMEOUT_S),
         max_call_s=_seconds(data, "max_call_s", DEFAULT_MAX_CALL_S),
         connect_timeout_s=_seconds(data, "connect_timeout_s", DEFAULT_CONNECT_TIMEOUT_S),
+        eager_read_only=_bool(data, "eager_read_only", True),
     )
 
 
@@ -191,6 +194,13 @@ def _int(data: Mapping[str, Any], key: str, default: int, maximum: int) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise ConfigError(f"{key}: must be an integer from 1 to {maximum}")
+    return value
+
+
+def _bool(data: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: must be true or false")
     return value
 
 

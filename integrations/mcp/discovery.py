@@ -28,6 +28,7 @@ class ToolSpec:
     name: str
     description: str
     input_schema: dict[str, Any] = field(default_factory=dict)
+    read_only: bool = False  # the server's readOnlyHint: calling it does not modify its environment
 
 
 ToolsChangedCallback = Callable[[str, list[ToolSpec]], Awaitable[None]]
@@ -75,6 +76,7 @@ def tool_spec(server: str, tool: Tool) -> ToolSpec:
         name=tool.name,
         description=tool.description or tool.title or "",
         input_schema=dict(tool.input_schema),
+        read_only=bool(tool.annotations and tool.annotations.read_only_hint),
     )
 
 

@@ -104,6 +104,11 @@ class McpPool:
         """The tools of every configured server, from its latest listing."""
         return {name: connection.tools for name, connection in self._connections.items()}
 
+    def is_read_only(self, server: str, tool: str) -> bool:
+        """Whether the server's latest listing marks ``tool`` read-only (an unknown tool is not)."""
+        connection = self._connections.get(server)
+        return connection is not None and any(t.name == tool and t.read_only for t in connection.tools)
+
     async def call(
         self,
         server: str,

@@ -3,7 +3,11 @@
 Events are buffered and flushed at most every ``FLUSH_INTERVAL_S`` by one background task per run,
 so a tool that reports thousands of times a second costs a few requests. Progress keeps only its
 latest value between flushes; log lines are all kept (up to a bound). Best effort: a lost batch
-of progress is harmless, the result goes through the durable spool."""
+of progress is harmless, the result goes through the durable spool.
+
+A run that starts its call before the hub confirmed it (a read-only tool, see
+:mod:`jobs.agent.runner`) holds its events until ``ready`` is set: a run the hub refuses reports
+nothing."""
 
 from __future__ import annotations
 
@@ -21,8 +25,9 @@ MAX_LOG_CHARS = 4000
 
 
 class EventForwarder:
-    def __init__(self, client: HubClient, job_id: str, attempt: int) -> None:
+    def __init__(self, client: HubClient, job_id: str, attempt: int, ready: asyncio.Event | None = None) -> None:
         self.client = client
+        self.ready = ready
         self.job_id = job_id
         self.attempt = attempt
         self._progress: dict[str, Any] | None = None
@@ -62,6 +67,8 @@ class EventForwarder:
             log.info("progress not delivered", extra={"job_id": self.job_id, "error": str(exc)})
 
     async def _loop(self) -> None:
+        if self.ready is not None:
+            await self.ready.wait()
         while not self._closing.is_set():
             await self._dirty.wait()
             await self._send(self._take())
@@ -69,9 +76,22 @@ class EventForwarder:
                 await asyncio.wait_for(self._closing.wait(), FLUSH_INTERVAL_S)
 
     async def close(self) -> None:
-        """Let an in-flight batch finish, then send what is left (before the result)."""
+        """Let an in-flight batch finish, then send what is left (before the result); a held run waits
+        to be confirmed first."""
+        if self.ready is not None and not self.ready.is_set():
+            try:
+                await self.ready.wait()
+            except asyncio.CancelledError:
+                self.discard()
+                raise
         self._closing.set()
         self._dirty.set()
         if self._task is not None:
             await self._task
         await self._send(self._take())
+
+    def discard(self) -> None:
+        """Drop the held events of a run that was never confirmed."""
+        if self._task is not None:
+            self._task.cancel()
+        self._logs, self._progress = [], None

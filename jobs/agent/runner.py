@@ -1,4 +1,10 @@
-"""Running one job on the agent: ask the hub to start, call the tool, forward progress, report."""
+"""Running one job on the agent: ask the hub to start, call the tool, forward progress, report.
+
+The hub's start gate decides whether a run may go (only the job's current attempt, on the agent it is
+routed to), so a stale attempt never has an effect. A read-only tool (the server's ``readOnlyHint``)
+has no effect to guard: its call starts while the gate is asked, taking that round trip off the
+job's latency, and a refused run is cancelled and reports nothing (``eager_read_only = false`` in
+the agent's configuration turns this off)."""
 
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ class AgentContext:
     spool: Spool
     stopping: asyncio.Event  # set on agent shutdown: a cancelled run is then retried, not cancelled
     calls: asyncio.Semaphore  # runs between their start and the end of their call (max_concurrency)
+    eager_read_only: bool = True
 
 
 def report_for(job_id: str, attempt: int, outcome: CallOutcome) -> Report:
@@ -70,15 +77,32 @@ async def run_tool(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     server, _, tool = str(payload["tool"]).partition(".")
     token = job_id_var.set(job_id)
     try:
+        arguments = payload.get("arguments") or {}
         async with agent.calls:  # a run is started only when it can call at once
+            confirmed: asyncio.Event | None = None
+            early: asyncio.Task[Report] | None = None
+            if agent.eager_read_only and agent.pool.is_read_only(server, tool):
+                confirmed = asyncio.Event()
+                early = asyncio.create_task(_call(agent, job_id, attempt, server, tool, arguments, confirmed))
             try:
-                run, reason = await with_retries(lambda: agent.client.start(job_id, attempt), attempts=START_ATTEMPTS)
-            except HubError as exc:
-                return f"refused: {exc}"
-            if not run:
-                log.info("run skipped", extra={"reason": reason})
-                return f"skipped: {reason}"
-            report = await _call(agent, job_id, attempt, server, tool, payload.get("arguments") or {})
+                try:
+                    run, reason = await with_retries(
+                        lambda: agent.client.start(job_id, attempt), attempts=START_ATTEMPTS
+                    )
+                except HubError as exc:
+                    return f"refused: {exc}"
+                if not run:
+                    log.info("run skipped", extra={"reason": reason})
+                    return f"skipped: {reason}"
+                if early is not None and confirmed is not None:
+                    confirmed.set()
+                    report = await early
+                else:
+                    report = await _call(agent, job_id, attempt, server, tool, arguments)
+            finally:
+                if early is not None:  # refused, unreachable or aborted: drop the call (and what it raised)
+                    early.cancel()
+                    await asyncio.gather(early, return_exceptions=True)
         await agent.spool.deliver(report)  # outside the slot: the next run starts while this one reports
         return str(report.result["outcome"])
     except HubUnreachable:
@@ -88,8 +112,18 @@ async def run_tool(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         job_id_var.reset(token)
 
 
-async def _call(agent: AgentContext, job_id: str, attempt: int, server: str, tool: str, arguments: Any) -> Report:
-    forwarder = EventForwarder(agent.client, job_id, attempt)
+async def _call(
+    agent: AgentContext,
+    job_id: str,
+    attempt: int,
+    server: str,
+    tool: str,
+    arguments: Any,
+    confirmed: asyncio.Event | None = None,
+) -> Report:
+    """Call the tool and turn its outcome into a report. A call started before the hub confirmed the run
+    (``confirmed`` not yet set) holds its events, and when cancelled unconfirmed reports nothing."""
+    forwarder = EventForwarder(agent.client, job_id, attempt, ready=confirmed)
     try:
         outcome = await agent.pool.call(
             server, tool, arguments, on_progress=forwarder.on_progress, on_log=forwarder.on_log
@@ -100,6 +134,9 @@ async def _call(agent: AgentContext, job_id: str, attempt: int, server: str, too
     except McpCallError as exc:
         report = failure_report(job_id, attempt, "failed", str(exc), retryable=exc.retryable)
     except asyncio.CancelledError:
+        if confirmed is not None and not confirmed.is_set():
+            forwarder.discard()
+            raise  # never confirmed: the hub did not start this run, there is nothing to report
         await forwarder.close()
         if agent.stopping.is_set():
             report = failure_report(job_id, attempt, "failed", "agent stopped", retryable=True)

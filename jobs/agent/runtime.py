@@ -78,7 +78,8 @@ async def run_agent(options: AgentOptions, stop: asyncio.Event) -> None:
                 redis_settings=RedisSettings.from_dsn(options.redis_url), allow_abort_jobs=True, max_tries=1,
                 max_jobs=config.max_concurrency * RUNS_PER_CALL_SLOT, keep_result=3600, handle_signals=False,
                 job_timeout=config.max_call_s * RUNS_PER_CALL_SLOT + RUN_MARGIN_S,
-                ctx={"agent": AgentContext(pool, client, spool, stopping, asyncio.Semaphore(config.max_concurrency))},
+                ctx={"agent": AgentContext(pool, client, spool, stopping, asyncio.Semaphore(config.max_concurrency),
+                                           eager_read_only=config.eager_read_only)},
             )  # fmt: skip
             main = asyncio.create_task(worker.main())
             helpers = [

@@ -83,7 +83,9 @@ def test_missing_options_take_their_defaults() -> None:
 
     assert config == AgentConfig(servers={"a": StdioServerConfig(name="a", command="srv")})
     assert (config.max_concurrency, config.idle_timeout_s, config.max_call_s) == (8, 60.0, 3600.0)
+    assert config.eager_read_only, "read-only tools start at once unless turned off"
     assert parse_agent_config("") == AgentConfig()
+    assert not parse_agent_config("eager_read_only = false").eager_read_only
 
 
 @pytest.mark.parametrize(
@@ -112,6 +114,7 @@ def test_missing_options_take_their_defaults() -> None:
         ("max_call_s = -1", "max_call_s: must be a positive"),
         ("max_call_s = inf", "max_call_s: must be a positive, finite"),
         ('connect_timeout_s = "30"', "connect_timeout_s: must be a positive"),
+        ('eager_read_only = "no"', "eager_read_only: must be true or false"),
         ("servers = [", "invalid TOML"),
     ],
 )

@@ -31,6 +31,7 @@ async def test_current_time_in_utc_is_returned_as_structured_content(time_pool: 
     assert datetime.fromisoformat(outcome.structured["datetime"]).utcoffset() is not None
     assert '"timezone": "UTC"' in outcome.text
     assert {tool.name for tool in time_pool.tools()["time"]} == {"get_current_time", "convert_time"}
+    assert all(tool.read_only for tool in time_pool.tools()["time"]), "the server marks both readOnlyHint"
 
 
 async def test_unknown_timezone_is_a_tool_error(time_pool: McpPool) -> None:

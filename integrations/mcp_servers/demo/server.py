@@ -14,6 +14,8 @@ Built on the SDK's high-level :class:`mcp.server.mcpserver.MCPServer`. Tools:
 * ``pid()`` and ``stats()`` - the server's process id and its counters (cancellations seen, sleeps
   in flight and the most seen at once, threads running), for tests.
 
+Every tool but ``fail``, ``log`` and ``enable_extra`` is annotated read-only (``readOnlyHint``).
+
 Every numeric argument is bounded in the input schema; an out-of-range value is refused with
 an ``isError`` result naming the argument and the bound.
 """
@@ -41,6 +43,7 @@ from mcp.types import (
     ResourceLink,
     TextContent,
     TextResourceContents,
+    ToolAnnotations,
 )
 from pydantic import Field
 
@@ -48,6 +51,7 @@ from integrations.mcp_servers.demo.media import png_bytes, wav_bytes
 from integrations.mcp_servers.stdio import pipe_stdio
 
 SERVER_NAME = "garageswarm-demo"
+READ_ONLY = ToolAnnotations(read_only_hint=True)  # no effect outside the call: agents may start it early
 MAX_IMAGE_SIDE_PX = 1024
 MAX_SLEEP_S = 600.0
 MAX_STEPS = 10_000
@@ -100,11 +104,11 @@ def create_server(log_level: ServerLogLevel = "INFO") -> MCPServer:
 
 
 def _add_basic_tools(server: MCPServer) -> None:
-    @server.tool(description="Return the given text unchanged.")
+    @server.tool(description="Return the given text unchanged.", annotations=READ_ONLY)
     async def echo(text: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]) -> str:
         return text
 
-    @server.tool(description="Count to `steps`, reporting progress after each step.")
+    @server.tool(description="Count to `steps`, reporting progress after each step.", annotations=READ_ONLY)
     async def progress(
         ctx: Context,
         steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 5,
@@ -127,7 +131,9 @@ def _add_basic_tools(server: MCPServer) -> None:
 
 
 def _add_content_tools(server: MCPServer) -> None:
-    @server.tool(description="Return an embedded text resource, an embedded blob and a resource link.")
+    @server.tool(
+        description="Return an embedded text resource, an embedded blob and a resource link.", annotations=READ_ONLY
+    )
     async def resource() -> list[ContentBlock]:
         return [
             EmbeddedResource(
@@ -151,7 +157,7 @@ def _add_content_tools(server: MCPServer) -> None:
             ),
         ]
 
-    @server.tool(description="Generate a deterministic PNG image with a text caption.")
+    @server.tool(description="Generate a deterministic PNG image with a text caption.", annotations=READ_ONLY)
     def image(
         width: Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE_PX)] = 64,
         height: Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE_PX)] = 64,
@@ -164,7 +170,7 @@ def _add_content_tools(server: MCPServer) -> None:
             TextContent(type="text", text=caption),
         ]
 
-    @server.tool(description="Generate a sine tone as a WAV file.")
+    @server.tool(description="Generate a sine tone as a WAV file.", annotations=READ_ONLY)
     def audio(
         seconds: Annotated[float, Field(gt=0, le=MAX_AUDIO_S)] = 0.5,
         frequency_hz: Annotated[float, Field(ge=MIN_FREQUENCY_HZ, le=MAX_FREQUENCY_HZ)] = 440.0,
@@ -174,7 +180,7 @@ def _add_content_tools(server: MCPServer) -> None:
 
 
 def _add_control_tools(server: MCPServer, state: DemoState) -> None:
-    @server.tool(description="Sleep for `seconds`; with report_progress, report every ~0.2 s.")
+    @server.tool(description="Sleep for `seconds`; with report_progress, report every ~0.2 s.", annotations=READ_ONLY)
     async def sleep(
         ctx: Context,
         seconds: Annotated[float, Field(ge=0, le=MAX_SLEEP_S)],
@@ -201,11 +207,13 @@ def _add_control_tools(server: MCPServer, state: DemoState) -> None:
         await ctx.session.send_tool_list_changed()
         return "extra enabled"
 
-    @server.tool(description="The server's process id.")
+    @server.tool(description="The server's process id.", annotations=READ_ONLY)
     async def pid() -> int:
         return os.getpid()
 
-    @server.tool(description="Counters kept by this server process, and how many threads it runs.")
+    @server.tool(
+        description="Counters kept by this server process, and how many threads it runs.", annotations=READ_ONLY
+    )
     async def stats() -> dict[str, Any]:
         return {**asdict(state), "threads": threading.active_count()}
 

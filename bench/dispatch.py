@@ -2,7 +2,10 @@
 
     .venv/bin/python bench/dispatch.py [--quick]
 
-Uses DATABASE_URL / REDIS_URL when set, else embedded stores in a temporary directory."""
+Uses DATABASE_URL / REDIS_URL when set, else embedded stores in a temporary directory.
+
+mcp-server-time marks its tools read-only, so the agent starts their calls while the hub's start gate
+answers; the same calls through an agent with ``eager_read_only = false`` show what the gate costs."""
 
 from __future__ import annotations
 
@@ -148,7 +151,7 @@ async def submit(session: aiohttp.ClientSession, url: str, tool: str, arguments:
         return str(body["id"])
 
 
-async def through_hub(stack: Stack, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+async def through_hub(stack: Stack, n: int, tool: str) -> tuple[dict[str, Any], dict[str, Any]]:
     from datetime import datetime
 
     finished = Finished()
@@ -158,7 +161,7 @@ async def through_hub(stack: Stack, n: int) -> tuple[dict[str, Any], dict[str, A
         times, dispatch = [], []
         for i in range(n + 20):
             started = time.perf_counter()
-            job_id = await submit(session, stack.url, "time.get_current_time", TIME_ARGS)
+            job_id = await submit(session, stack.url, tool, TIME_ARGS)
             done = await finished.expect(job_id)
             if i >= 20:  # warm-up
                 times.append(done - started)
@@ -226,14 +229,21 @@ async def main(quick: bool) -> None:
         await stack.start_hub()
         config = f"max_concurrency = 16\n{server_toml('time', 'mcp_server_time')}{server_toml('demo', DEMO)}"
         await stack.start_agent("bench-agent", config)
+        # The same server under another name on an agent that waits for the start gate before every call.
+        await stack.start_agent("bench-gated", f"eager_read_only = false\n{server_toml('clock', 'mcp_server_time')}")
         calls = 200 if quick else 1000
         print(f"2. MCP call overhead, {calls} sequential calls of mcp-server-time get_current_time", flush=True)
         direct = await direct_sdk_calls(calls)
-        hub_path, hub_dispatch = await through_hub(stack, calls)
+        hub_path, hub_dispatch = await through_hub(stack, calls, "time.get_current_time")
+        gated, _ = await through_hub(stack, calls, "clock.get_current_time")
         spawn = await process_per_call(3 if quick else 5)
         print(f"   direct SDK, warm session        {direct}")
         print(f"   hub + agent, job submit→result  {hub_path}")
         print(f"   added by hub + agent (p50)      {round(hub_path['p50_ms'] - direct['p50_ms'], 2)} ms")
+        print(
+            f"   same, call waits for start gate {gated} (eager_read_only = false: +"
+            f"{round(gated['p50_ms'] - direct['p50_ms'], 2)} ms)"
+        )
         print(f"   job created → agent starts call {hub_dispatch}")
         print(f"   new server process per call     {spawn}", flush=True)
 

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from jobs.effects import EVENTS_PATTERN, parse_event_channel
 
 log = logging.getLogger(__name__)
-VIEWER_QUEUE_MAX = 1000
+VIEWER_QUEUE_MAX = 10_000  # events (a few MB): seconds of lag at thousands of events a second
 RETRY_MAX_S = 5.0
 
 
@@ -93,7 +93,9 @@ class LiveEvents:
             try:
                 viewer.queue.put_nowait(data)
             except asyncio.QueueFull:
-                viewer.dropped.set()
+                if not viewer.dropped.is_set():
+                    log.warning("live viewer fell behind; closing it", extra={"tenant": tenant_id})
+                    viewer.dropped.set()
 
     async def _read_forever(self) -> None:
         failures = 0

@@ -1,12 +1,11 @@
-"""Creating many jobs at once (a batch of webhook deliveries): the same rows, events and outbox rows
-as :func:`jobs.lifecycle.create_job`, in a handful of statements for the whole batch.
+"""Creating many jobs at once (a batch of webhook deliveries, API submits that arrived together): the
+same rows, events and outbox rows as :func:`jobs.lifecycle.create_job`, in one statement for the batch.
 
 Routing is decided in memory from one candidates query per (tenant, tool): each job goes to the
 least loaded online agent that has the tool, counting the jobs routed earlier in the batch."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -14,30 +13,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from hub.db.models import Job, JobEvent, OutboxMessage
 
-from . import outbox
+from .inserts import Statement
 from .lifecycle import CHAT_PLATFORMS, Effects, NewJob, new_job, route_to, run_message
 from .routing import Candidate, candidates, pick
-
-_INSERT_OUTBOX_SQL = """
-INSERT INTO outbox (task, payload, queue, dedupe_key, available_at, attempts, created_at)
-SELECT task, payload::jsonb, queue, dedupe_key, available_at, 0, now()
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY
-     AS t(task, payload, queue, dedupe_key, available_at, n)
-ORDER BY n
-RETURNING id, task, payload, queue, dedupe_key, available_at
-"""
-
-
-async def _insert_outbox(connection: BaseDBAsyncClient, messages: list[OutboxMessage]) -> list[OutboxMessage]:
-    """Insert outbox rows in one statement and return them with their ids (the relay needs those)."""
-    if not messages:
-        return []
-    columns = (
-        [m.task for m in messages], [json.dumps(m.payload) for m in messages], [m.queue or "" for m in messages],
-        [m.dedupe_key or "" for m in messages], [m.available_at for m in messages],
-    )  # fmt: skip
-    rows = await connection.execute_query_dict(_INSERT_OUTBOX_SQL, list(columns))
-    return [outbox.message_of(row) for row in rows]
 
 
 def _build(new: NewJob, chosen: Candidate | None) -> tuple[Job, list[JobEvent], OutboxMessage | None]:
@@ -68,9 +46,28 @@ async def create_jobs(connection: BaseDBAsyncClient, news: Sequence[NewJob]) -> 
             messages.append(message)
         if job.thread_ref.get("platform") in CHAT_PLATFORMS:
             effects.threads.add(job.id)
-    if created:
-        await Job.bulk_create(created, using_db=connection)
-        await JobEvent.bulk_create(events, using_db=connection)
     effects.events = events
-    effects.outbox = await _insert_outbox(connection, messages)
+    if created:
+        effects.outbox = await _insert(connection, created, events, messages)
     return created, effects
+
+
+async def _insert(
+    connection: BaseDBAsyncClient, jobs: list[Job], events: list[JobEvent], messages: list[OutboxMessage]
+) -> list[OutboxMessage]:
+    """The jobs, their events and their outbox rows in one statement; the outbox rows with their ids
+    (the relay marks them sent by id). The events' own ids are not read back: nothing needs them."""
+    statement = Statement()
+    statement.insert_rows(jobs)
+    statement.insert_rows(events)
+    if not messages:
+        await statement.rows(connection, "1")
+        return []
+    inserted = statement.insert_rows(messages, returning="id, dedupe_key")
+    ids = {row["dedupe_key"]: row["id"] for row in await statement.rows(connection, f"id, dedupe_key FROM {inserted}")}
+    for message in messages:
+        message.id = ids[message.dedupe_key]
+        message._saved_in_db = True
+    for instance in (*jobs, *events):
+        instance._saved_in_db = True
+    return messages

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from hub.db.fresh import fresh
 from hub.db.models import FINISHED_STATUSES, EventKind, JobEvent
 
 from .lifecycle import CHAT_PLATFORMS, Effects
@@ -65,9 +66,9 @@ def _effects(rows: list[dict[str, Any]], kind: EventKind, data_of: Callable[[UUI
     effects = Effects()
     for row in rows:
         job_id = row["job_id"] if isinstance(row["job_id"], UUID) else UUID(str(row["job_id"]))
-        event = JobEvent(
-            id=row["id"], job_id=job_id, seq=row["seq"], kind=kind, attempt=row["attempt"], data=data_of(job_id),
-            created_at=row["created_at"] if isinstance(row["created_at"], datetime) else None,
+        event = fresh(
+            JobEvent, saved=True, id=row["id"], job_id=job_id, seq=row["seq"], kind=kind, attempt=row["attempt"],
+            data=data_of(job_id), created_at=row["created_at"] if isinstance(row["created_at"], datetime) else None,
         )  # fmt: skip
         effects.events.append(event)
         if row["platform"] in CHAT_PLATFORMS:
@@ -153,9 +154,10 @@ async def append_events(
     for row in sorted(rows, key=lambda r: (str(r["job_id"]), r["seq"])):
         job_id = row["job_id"] if isinstance(row["job_id"], UUID) else UUID(str(row["job_id"]))
         data = json.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
-        effects.events.append(JobEvent(
-            id=row["id"], job_id=job_id, seq=row["seq"], kind=EventKind(row["kind"]), attempt=row["attempt"],
-            data=data, created_at=row["created_at"] if isinstance(row["created_at"], datetime) else None,
+        effects.events.append(fresh(
+            JobEvent, saved=True, id=row["id"], job_id=job_id, seq=row["seq"], kind=EventKind(row["kind"]),
+            attempt=row["attempt"], data=data,
+            created_at=row["created_at"] if isinstance(row["created_at"], datetime) else None,
         ))  # fmt: skip
         if row["platform"] in CHAT_PLATFORMS:
             effects.threads.add(job_id)

@@ -6,8 +6,12 @@ to a model is written here too."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
+from enum import Enum
 from typing import Any
+from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
@@ -17,6 +21,20 @@ _STATEMENT = "WITH {ctes} SELECT {selected}"
 _INSERT = 'INSERT INTO "{table}" ({columns}) VALUES ({values})'
 _RETURNING = ' RETURNING "{pk}"'
 _KEY = '(SELECT "{pk}" FROM {cte})'
+_INSERT_ROWS = (
+    'INSERT INTO "{table}" ({columns}) SELECT {selected} FROM json_populate_recordset(NULL::"{table}", {rows}::json)'
+)
+
+
+def _json_value(value: Any) -> Any:
+    """JSON for the values json.dumps does not know; Postgres parses the text into the column's type."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"cannot write {type(value).__name__} as a column value")
 
 
 class Statement:
@@ -62,6 +80,32 @@ class Statement:
             self._generated.append((instance, self.select(_KEY.format(pk=meta.db_pk_column, cte=name))))
         else:
             self.cte(sql)
+
+    def insert_rows(self, instances: Sequence[Model], returning: str | None = None) -> str:
+        """INSERT many new instances of one model from one JSON parameter (``json_populate_recordset``
+        gives each value its column's type, so no per-value conversion runs in Python); the CTE's name.
+        A generated key is left to the database (``returning`` names columns to read it back by);
+        an empty ``auto_now``/``auto_now_add`` time is the statement's ``now()``."""
+        meta = type(instances[0])._meta
+        names = [name for name in meta.fields_db_projection
+                 if not (name == meta.pk_attr and meta.db_pk_column in meta.generated_db_fields)]  # fmt: skip
+        columns = [meta.fields_db_projection[name] for name in names]
+        rows = [{column: getattr(i, name) for name, column in zip(names, columns, strict=True)} for i in instances]
+        selected = [
+            f'COALESCE("{column}", now())' if getattr(meta.fields_map[name], "auto_now_add", False)
+            or getattr(meta.fields_map[name], "auto_now", False) else f'"{column}"'
+            for name, column in zip(names, columns, strict=True)
+        ]  # fmt: skip
+        sql = _INSERT_ROWS.format(
+            table=meta.db_table, columns=", ".join(f'"{c}"' for c in columns), selected=", ".join(selected),
+            rows=self.param(json.dumps(rows, default=_json_value)),
+        )  # fmt: skip
+        return self.cte(sql + (f" RETURNING {returning}" if returning else ""))
+
+    async def rows(self, connection: BaseDBAsyncClient, select: str) -> list[dict[str, Any]]:
+        """Execute, selecting ``select`` (say ``"* FROM i2"``); every row of the result."""
+        sql = f"WITH {', '.join(self._ctes)} SELECT {select}"
+        return await connection.execute_query_dict(sql, self.values)
 
     async def run(self, connection: BaseDBAsyncClient, instances: Sequence[Model] = ()) -> dict[str, Any]:
         """Execute; set the generated keys; mark ``instances`` (and those inserted) as saved. The result row."""

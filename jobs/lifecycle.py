@@ -17,6 +17,7 @@ from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from hub.db.fresh import fresh
 from hub.db.models import EventKind, Job, JobEvent, JobStatus, Origin, OutboxMessage
 
 from .inserts import Statement, insert_together
@@ -70,7 +71,8 @@ class NewJob:
 
 def new_event(job: Job, kind: EventKind, data: dict[str, Any]) -> JobEvent:
     """The job's next event, not yet saved (the job row is locked, so ``next_seq`` is ours)."""
-    event = JobEvent(job_id=job.id, seq=job.next_seq, kind=kind, attempt=job.attempt, data=data, created_at=utcnow())
+    event = fresh(JobEvent, job_id=job.id, seq=job.next_seq, kind=kind, attempt=job.attempt, data=data,
+                  created_at=utcnow())  # fmt: skip
     job.next_seq += 1
     return event
 
@@ -119,8 +121,8 @@ async def _enqueue_run(connection: BaseDBAsyncClient, job: Job, route: Route, de
 def run_message(job: Job, route: Route, defer_s: float) -> OutboxMessage:
     """The outbox row that enqueues the job's current attempt on the agent's queue (not yet saved)."""
     payload = {"job_id": str(job.id), "attempt": job.attempt, "tool": job.tool, "arguments": job.arguments}
-    return OutboxMessage(
-        task=RUN_TOOL_TASK, payload=payload, queue=agent_queue(str(route.worker_id)),
+    return fresh(
+        OutboxMessage, task=RUN_TOOL_TASK, payload=payload, queue=agent_queue(str(route.worker_id)),
         dedupe_key=run_job_id(job.id, job.attempt), available_at=utcnow() + timedelta(seconds=defer_s),
     )  # fmt: skip
 
@@ -183,8 +185,8 @@ async def _insert_routed(connection: BaseDBAsyncClient, job: Job, created: JobEv
 def new_job(new: NewJob) -> tuple[Job, list[JobEvent], OutboxMessage | None]:
     """A new job's row and its first events, not yet saved, not yet routed; a job that needs approval
     is awaiting it, with the outbox row of its approval timeout."""
-    job = Job(
-        tenant_id=new.tenant_id, origin=new.origin, tool=new.tool, arguments=new.arguments,
+    job = fresh(
+        Job, tenant_id=new.tenant_id, origin=new.origin, tool=new.tool, arguments=new.arguments,
         requester=new.requester, thread_ref=new.thread_ref, idempotency_key=new.idempotency_key,
         max_retries=new.max_retries, status=JobStatus.CREATED, created_at=utcnow(),
     )  # fmt: skip
@@ -194,8 +196,8 @@ def new_job(new: NewJob) -> tuple[Job, list[JobEvent], OutboxMessage | None]:
     job.status = JobStatus.AWAITING_APPROVAL
     request = {"tool": new.tool, "arguments": new.arguments, "requested_by": new.requester,
                "timeout_s": new.approval_timeout_s}  # fmt: skip
-    timeout = OutboxMessage(
-        task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id)}, queue=HUB_QUEUE,
+    timeout = fresh(
+        OutboxMessage, task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id)}, queue=HUB_QUEUE,
         dedupe_key=f"approval-timeout:{job.id}", available_at=utcnow() + timedelta(seconds=new.approval_timeout_s),
     )  # fmt: skip
     return job, [created, new_event(job, EventKind.APPROVAL_REQUESTED, request)], timeout

@@ -19,6 +19,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from hub.db.fresh import fresh
 from hub.db.models import InboundDelivery, OutboxMessage
 
 from .queue import Enqueue, enqueue_many
@@ -180,8 +181,8 @@ async def record_inbound_many(
 def message_of(row: dict[str, Any]) -> OutboxMessage:
     """An outbox row as a raw query returned it (``RETURNING id, task, payload, queue, dedupe_key, available_at``)."""
     payload = row["payload"]
-    return OutboxMessage(
-        id=row["id"], task=row["task"], queue=row["queue"], dedupe_key=row["dedupe_key"],
+    return fresh(
+        OutboxMessage, saved=True, id=row["id"], task=row["task"], queue=row["queue"], dedupe_key=row["dedupe_key"],
         available_at=row["available_at"], payload=json.loads(payload) if isinstance(payload, str) else payload,
     )  # fmt: skip
 

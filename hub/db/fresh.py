@@ -8,6 +8,7 @@ build than to insert. :func:`fresh` makes the same unsaved instance from values 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,19 +16,13 @@ from tortoise.models import Model
 
 M = TypeVar("M", bound=Model)
 _Default = Callable[[], Any]
-_DEFAULTS: dict[type[Model], list[tuple[str, _Default]]] = {}
 
 
-def _defaults(model: type[Model]) -> list[tuple[str, _Default]]:
+@functools.cache
+def _defaults(model: type[Model]) -> tuple[tuple[str, _Default], ...]:
     """(field name, default maker) for every column of ``model``, computed once per model."""
-    known = _DEFAULTS.get(model)
-    if known is None:
-        known = []
-        for name in model._meta.fields_db_projection:
-            default = model._meta.fields_map[name].default
-            known.append((name, _maker(default)))
-        _DEFAULTS[model] = known
-    return known
+    meta = model._meta
+    return tuple((name, _maker(meta.fields_map[name].default)) for name in meta.fields_db_projection)
 
 
 def _maker(default: Any) -> _Default:

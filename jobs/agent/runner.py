@@ -100,8 +100,10 @@ async def run_tool(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
                 else:
                     report = await _call(agent, job_id, attempt, server, tool, arguments)
             finally:
-                if early is not None:  # refused, unreachable or aborted: drop the call (and what it raised)
-                    early.cancel()
+                if early is not None and confirmed is not None:
+                    if not confirmed.is_set():  # refused, unreachable or aborted first: drop the call
+                        early.cancel()
+                    # Confirmed and aborted: the abort reached the call too, which reports it; let it.
                     await asyncio.gather(early, return_exceptions=True)
         await agent.spool.deliver(report)  # outside the slot: the next run starts while this one reports
         return str(report.result["outcome"])

@@ -101,3 +101,17 @@ async def test_with_eager_read_only_off_the_call_waits_for_the_hub(pool: McpPool
     hub.answer.set_result((True, "started"))
     assert await run == "succeeded"
     assert (await demo_stats(pool))["max_sleeping"] == 1
+
+
+async def test_a_confirmed_read_only_run_that_is_cancelled_reports_its_cancellation(
+    pool: McpPool, tmp_path: Path
+) -> None:
+    hub = GatedHub()
+    hub.answer.set_result((True, "started"))
+    run = asyncio.create_task(run_tool(_context(pool, hub, tmp_path), _run("demo.sleep", seconds=5)))
+    await wait_for_stats(pool, lambda stats: stats["sleeping"] == 1)
+    run.cancel()  # what the agent's arq worker does when the hub asks to cancel the job
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert [result["outcome"] for result in hub.results] == ["cancelled"]
+    await wait_for_stats(pool, lambda stats: stats["sleeping"] == 0)

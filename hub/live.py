@@ -31,12 +31,29 @@ RETRY_MAX_S = 5.0
 
 @dataclass(eq=False)
 class Viewer:
-    """One WebSocket's view: every event of a tenant, or of one of its jobs."""
+    """One WebSocket's view: every event of a tenant, or of one of its jobs. Its queue ends with None
+    when the viewer fell :data:`VIEWER_QUEUE_MAX` events behind (one slot is kept for that end)."""
 
     tenant_id: str
     job_id: str | None
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(VIEWER_QUEUE_MAX))
-    dropped: asyncio.Event = field(default_factory=asyncio.Event)  # set when it fell too far behind
+    queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(VIEWER_QUEUE_MAX + 1))
+    dropped: bool = False
+
+    def offer(self, data: str) -> bool:
+        """Queue one event; False when that dropped the viewer (its queue was full)."""
+        if self.dropped:
+            return True
+        if self.queue.qsize() < VIEWER_QUEUE_MAX:
+            self.queue.put_nowait(data)
+            return True
+        self.drop()
+        return False
+
+    def drop(self) -> None:
+        """End the viewer's stream: its socket closes and the client reconnects."""
+        if not self.dropped:
+            self.dropped = True
+            self.queue.put_nowait(None)
 
 
 class LiveEvents:
@@ -90,12 +107,8 @@ class LiveEvents:
         for viewer in (*self._by_tenant.get(tenant_id, ()), *self._by_job.get(job_id, ())):
             if viewer.job_id is not None and viewer.tenant_id != tenant_id:
                 continue  # a job id followed under another tenant: never its events
-            try:
-                viewer.queue.put_nowait(data)
-            except asyncio.QueueFull:
-                if not viewer.dropped.is_set():
-                    log.warning("live viewer fell behind; closing it", extra={"tenant": tenant_id})
-                    viewer.dropped.set()
+            if not viewer.offer(data):
+                log.warning("live viewer fell behind; closing it", extra={"tenant": tenant_id})
 
     async def _read_forever(self) -> None:
         failures = 0

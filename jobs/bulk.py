@@ -67,7 +67,4 @@ async def _insert(
     ids = {row["dedupe_key"]: row["id"] for row in await statement.rows(connection, f"id, dedupe_key FROM {inserted}")}
     for message in messages:
         message.id = ids[message.dedupe_key]
-        message._saved_in_db = True
-    for instance in (*jobs, *events):
-        instance._saved_in_db = True
     return messages

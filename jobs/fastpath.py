@@ -62,15 +62,23 @@ class Run:
     attempt: int
 
 
-def _effects(rows: list[dict[str, Any]], kind: EventKind, data_of: Callable[[UUID], dict[str, Any]]) -> Effects:
+def _effects(
+    rows: list[dict[str, Any]], kind: EventKind | None = None, data_of: Callable[[UUID], dict[str, Any]] | None = None
+) -> Effects:
+    """The events a statement inserted (``RETURNING``), to publish; ``kind`` and ``data_of`` (by job id) stand
+    in for columns the statement did not return."""
     effects = Effects()
     for row in rows:
         job_id = row["job_id"] if isinstance(row["job_id"], UUID) else UUID(str(row["job_id"]))
-        event = fresh(
-            JobEvent, saved=True, id=row["id"], job_id=job_id, seq=row["seq"], kind=kind, attempt=row["attempt"],
-            data=data_of(job_id), created_at=row["created_at"] if isinstance(row["created_at"], datetime) else None,
-        )  # fmt: skip
-        effects.events.append(event)
+        if data_of is not None:
+            data = data_of(job_id)
+        else:
+            data = json.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
+        effects.events.append(fresh(
+            JobEvent, saved=True, id=row["id"], job_id=job_id, seq=row["seq"], kind=kind or EventKind(row["kind"]),
+            attempt=row["attempt"], data=data,
+            created_at=row["created_at"] if isinstance(row["created_at"], datetime) else None,
+        ))  # fmt: skip
         if row["platform"] in CHAT_PLATFORMS:
             effects.threads.add(job_id)
     return effects
@@ -150,15 +158,4 @@ async def append_events(
     rows = await connection.execute_query_dict(
         _EVENTS_SQL, [*columns, str(tenant_id), sorted(status.value for status in FINISHED_STATUSES)]
     )
-    effects = Effects()
-    for row in sorted(rows, key=lambda r: (str(r["job_id"]), r["seq"])):
-        job_id = row["job_id"] if isinstance(row["job_id"], UUID) else UUID(str(row["job_id"]))
-        data = json.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
-        effects.events.append(fresh(
-            JobEvent, saved=True, id=row["id"], job_id=job_id, seq=row["seq"], kind=EventKind(row["kind"]),
-            attempt=row["attempt"], data=data,
-            created_at=row["created_at"] if isinstance(row["created_at"], datetime) else None,
-        ))  # fmt: skip
-        if row["platform"] in CHAT_PLATFORMS:
-            effects.threads.add(job_id)
-    return effects
+    return _effects(sorted(rows, key=lambda r: (str(r["job_id"]), r["seq"])))

@@ -26,6 +26,11 @@ _INSERT_ROWS = (
 )
 
 
+def _written(meta: Any, key_generated: bool) -> list[str]:
+    """The fields an INSERT writes: every column, but the primary key when the database makes it."""
+    return [name for name in meta.fields_db_projection if not (key_generated and name == meta.pk_attr)]
+
+
 def _json_value(value: Any) -> Any:
     """JSON for the values json.dumps does not know; Postgres parses the text into the column's type."""
     if isinstance(value, UUID):
@@ -45,6 +50,7 @@ class Statement:
         self._ctes: list[str] = []
         self._selected: list[str] = []
         self._generated: list[tuple[Model, str]] = []
+        self._inserted: list[Model] = []  # marked saved once the statement ran
 
     def param(self, value: Any) -> str:
         """A placeholder for ``value``."""
@@ -67,7 +73,7 @@ class Statement:
         """INSERT ``instance``; ``expressions`` replace the parameter of some columns (by field name) with SQL."""
         meta = type(instance)._meta
         generated = instance.pk is None and meta.db_pk_column in meta.generated_db_fields
-        names = [name for name in meta.fields_db_projection if not (generated and name == meta.pk_attr)]
+        names = _written(meta, generated)
         columns = ", ".join(f'"{meta.fields_db_projection[name]}"' for name in names)
         placed = [
             (expressions or {}).get(name)
@@ -75,6 +81,7 @@ class Statement:
             for name in names
         ]  # fmt: skip
         sql = _INSERT.format(table=meta.db_table, columns=columns, values=", ".join(placed))
+        self._inserted.append(instance)
         if generated:
             name = self.cte(sql + _RETURNING.format(pk=meta.db_pk_column))
             self._generated.append((instance, self.select(_KEY.format(pk=meta.db_pk_column, cte=name))))
@@ -87,8 +94,7 @@ class Statement:
         A generated key is left to the database (``returning`` names columns to read it back by);
         an empty ``auto_now``/``auto_now_add`` time is the statement's ``now()``."""
         meta = type(instances[0])._meta
-        names = [name for name in meta.fields_db_projection
-                 if not (name == meta.pk_attr and meta.db_pk_column in meta.generated_db_fields)]  # fmt: skip
+        names = _written(meta, meta.db_pk_column in meta.generated_db_fields)
         columns = [meta.fields_db_projection[name] for name in names]
         rows = [{column: getattr(i, name) for name, column in zip(names, columns, strict=True)} for i in instances]
         selected = [
@@ -100,22 +106,25 @@ class Statement:
             table=meta.db_table, columns=", ".join(f'"{c}"' for c in columns), selected=", ".join(selected),
             rows=self.param(json.dumps(rows, default=_json_value)),
         )  # fmt: skip
+        self._inserted.extend(instances)
         return self.cte(sql + (f" RETURNING {returning}" if returning else ""))
 
     async def rows(self, connection: BaseDBAsyncClient, select: str) -> list[dict[str, Any]]:
-        """Execute, selecting ``select`` (say ``"* FROM i2"``); every row of the result."""
-        sql = f"WITH {', '.join(self._ctes)} SELECT {select}"
-        return await connection.execute_query_dict(sql, self.values)
+        """Execute, selecting ``select`` (say ``"* FROM i2"``); every row of the result. The inserted
+        instances are marked saved."""
+        rows = await connection.execute_query_dict(_STATEMENT.format(ctes=", ".join(self._ctes), selected=select),
+                                                   self.values)  # fmt: skip
+        for instance in self._inserted:
+            instance._saved_in_db = True  # as Model.save() marks it: a later save() is an UPDATE
+        return rows
 
     async def run(self, connection: BaseDBAsyncClient, instances: Sequence[Model] = ()) -> dict[str, Any]:
         """Execute; set the generated keys; mark ``instances`` (and those inserted) as saved. The result row."""
-        sql = _STATEMENT.format(ctes=", ".join(self._ctes), selected=", ".join(self._selected) or "1")
-        rows = await connection.execute_query_dict(sql, self.values)
+        self._inserted.extend(instances)
+        [row] = await self.rows(connection, ", ".join(self._selected) or "1")
         for instance, key in self._generated:
-            instance.pk = rows[0][key]
-        for instance in [*instances, *(instance for instance, _ in self._generated)]:
-            instance._saved_in_db = True  # as Model.save() marks it: a later save() is an UPDATE
-        return rows[0]
+            instance.pk = row[key]
+        return row
 
 
 async def insert_together(connection: BaseDBAsyncClient, instances: Sequence[Model]) -> None:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
@@ -121,6 +121,34 @@ async def redis_url(stores: Stores) -> AsyncIterator[str]:
 def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
     env = {"GARAGESWARM_DATA_DIR": str(tmp_path / "data"), "PORT": str(free_port())}
     return Settings.from_env(env).with_stores(database_url, redis_url)
+
+
+@pytest.fixture
+async def orm(database_url: str) -> AsyncIterator[None]:
+    """The ORM open on the test's database, for the test's own queries and admin calls."""
+    from hub.db.lifecycle import close_orm, init_orm
+
+    await init_orm(database_url, maxsize=2)
+    yield
+    await close_orm()
+
+
+@pytest.fixture
+async def hub_client(aiohttp_client: Any, settings: Settings, orm: None) -> Any:
+    """The hub application in this process (an aiohttp TestClient), stopped before the ORM closes."""
+    from hub.app import create_app
+
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+async def agent_keys(orm: None) -> dict[str, str]:
+    """The key of an agent named garage-1 (``worker``) and of an API token with the jobs role (``token``)."""
+    from hub.services import admin
+
+    worker = await admin.add_worker("garage-1", {})
+    token = await admin.add_token("tests", ["jobs"])
+    return {"worker": worker.key, "token": token.key}
 
 
 StartSwarm = Callable[..., Awaitable["Swarm"]]

@@ -59,18 +59,9 @@ async def live(request: web.Request) -> web.WebSocketResponse:
 async def _forward(viewer: Viewer, ws: web.WebSocketResponse) -> None:
     """Send the viewer's events as they come; close the socket if it fell too far behind (the client
     reconnects and catches up from the job's history)."""
-    dropped = asyncio.create_task(viewer.dropped.wait())
-    try:
-        while not viewer.dropped.is_set():
-            getting = asyncio.ensure_future(viewer.queue.get())
-            await asyncio.wait([getting, dropped], return_when=asyncio.FIRST_COMPLETED)
-            if not getting.done():
-                getting.cancel()
-                break
-            await ws.send_str(getting.result())
-        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"fell behind: reconnect")
-    finally:
-        dropped.cancel()
+    while (data := await viewer.queue.get()) is not None:
+        await ws.send_str(data)
+    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"fell behind: reconnect")
 
 
 def add_routes(app: web.Application) -> None:

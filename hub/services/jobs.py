@@ -114,19 +114,21 @@ class JobServices:
             if existing is not None:
                 return existing, False
             # Written alone: a racing repeat of the key must fail by itself, not the batch it shares.
-            job, effects = await lifecycle.create_job(connections.get("default"), new)
-            self.effects.apply_later(new.tenant_id, effects)
-            return job, True
+            return await self._create_one(new), True
         return await self._creator.submit(new), True
 
+    async def _create_one(self, new: NewJob) -> Job:
+        """One job in one statement, routing included, with no transaction around it."""
+        job, effects = await lifecycle.create_job(connections.get("default"), new)
+        self.effects.apply_later(new.tenant_id, effects)
+        return job
+
     async def _create_many(self, news: list[NewJob]) -> list[Job]:
-        """Create the jobs submitted together (group commit): alone, one statement with no transaction
-        around it; several, one transaction of a few set-based statements (:func:`jobs.bulk.create_jobs`),
-        which costs Postgres a third of the CPU per job."""
+        """Create the jobs submitted together (group commit): one alone as :meth:`_create_one`; several in
+        one transaction, per tenant one routing query per tool and one statement for the rows
+        (:func:`jobs.bulk.create_jobs`), which costs Postgres a third of the CPU per job."""
         if len(news) == 1:
-            job, effects = await lifecycle.create_job(connections.get("default"), news[0])
-            self.effects.apply_later(news[0].tenant_id, effects)
-            return [job]
+            return [await self._create_one(news[0])]
         tenants = list(dict.fromkeys(new.tenant_id for new in news))
         created: dict[int, Job] = {}
         applied: list[tuple[UUID, lifecycle.Effects]] = []

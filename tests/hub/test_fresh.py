@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
 from hub.db.fresh import fresh
-from hub.db.lifecycle import close_orm, init_orm
 from hub.db.models import EventKind, Job, JobEvent, JobStatus, Origin, OutboxMessage, Tenant
-
-
-@pytest.fixture
-async def orm(database_url: str) -> AsyncIterator[None]:
-    await init_orm(database_url, maxsize=2)
-    yield
-    await close_orm()
 
 
 def _columns(instance: object) -> dict[str, object]:

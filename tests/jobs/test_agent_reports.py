@@ -5,57 +5,43 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from tortoise import connections
 
-from hub.app import create_app
-from hub.db.lifecycle import close_orm, init_orm
 from hub.db.models import EventKind, Job, JobEvent
 from hub.services import admin
-from hub.settings import Settings
 from jobs import fastpath
 from jobs.agent.batch import ReportBatcher
 from jobs.agent.errors import HubError, HubUnreachable
 
-AiohttpClient = Any
 Client = TestClient[Any, Any]
 TOOLS = {"tools": [{"name": "demo.echo", "description": "Echo", "input_schema": {"type": "object",
          "properties": {"text": {"type": "string"}}, "required": ["text"]}}]}  # fmt: skip
 
 
 @pytest.fixture
-async def keys(database_url: str) -> AsyncIterator[dict[str, str]]:
-    await init_orm(database_url, maxsize=2)
-    worker = await admin.add_worker("garage-1", {})
-    token = await admin.add_token("tests", ["jobs"])
-    yield {"worker": worker.key, "token": token.key}
-    await close_orm()
+async def client(hub_client: Client, agent_keys: dict[str, str]) -> Client:
+    """The hub with agent garage-1 registered."""
+    agent = {"Authorization": f"Bearer {agent_keys['worker']}"}
+    assert (await hub_client.post("/api/v1/agent/register", json=TOOLS, headers=agent)).status == 200
+    return hub_client
 
 
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings, keys: dict[str, str]) -> Client:
-    app_client: Client = await aiohttp_client(create_app(settings))
-    agent = {"Authorization": f"Bearer {keys['worker']}"}
-    assert (await app_client.post("/api/v1/agent/register", json=TOOLS, headers=agent)).status == 200
-    return app_client
-
-
-async def _jobs(client: Client, keys: dict[str, str], count: int) -> list[str]:
+async def _jobs(client: Client, agent_keys: dict[str, str], count: int) -> list[str]:
     ids = []
     for index in range(count):
         created = await client.post("/api/v1/jobs", json={"tool": "demo.echo", "arguments": {"text": str(index)}},
-                                    headers={"Authorization": f"Bearer {keys['token']}"})  # fmt: skip
+                                    headers={"Authorization": f"Bearer {agent_keys['token']}"})  # fmt: skip
         ids.append((await created.json())["id"])
     return ids
 
 
-async def _batch(client: Client, keys: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+async def _batch(client: Client, agent_keys: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
     response = await client.post(
-        "/api/v1/agent/reports", json=body, headers={"Authorization": f"Bearer {keys['worker']}"}
+        "/api/v1/agent/reports", json=body, headers={"Authorization": f"Bearer {agent_keys['worker']}"}
     )
     assert response.status == 200, await response.text()
     answer: dict[str, Any] = await response.json()
@@ -67,11 +53,11 @@ async def _kinds(job_id: str) -> list[str]:
 
 
 async def test_a_batch_answers_each_run_on_its_own_and_a_repeat_counts_once(
-    client: Client, keys: dict[str, str]
+    client: Client, agent_keys: dict[str, str]
 ) -> None:
-    first, second, third = await _jobs(client, keys, 3)
+    first, second, third = await _jobs(client, agent_keys, 3)
     unknown = str(uuid.uuid4())
-    started = await _batch(client, keys, {"starts": [
+    started = await _batch(client, agent_keys, {"starts": [
         {"job_id": first, "attempt": 0}, {"job_id": second, "attempt": 1}, {"job_id": third, "attempt": 0},
         {"job_id": unknown, "attempt": 0},
     ]})  # fmt: skip
@@ -87,12 +73,12 @@ async def test_a_batch_answers_each_run_on_its_own_and_a_repeat_counts_once(
             {"job_id": unknown, "attempt": 0, "outcome": "succeeded"},
         ],
     }
-    done = await _batch(client, keys, reports)
+    done = await _batch(client, agent_keys, reports)
     assert done["events"] == [{"job_id": first, "ok": True, "detail": None, "error": None}]
     assert [(a["status"], a["duplicate"], a["error"]) for a in done["results"]] == [
         ("succeeded", False, None), ("failed", False, None), (None, False, "no such job"),
     ]  # fmt: skip
-    again = await _batch(client, keys, reports)
+    again = await _batch(client, agent_keys, reports)
     assert [(a["status"], a["duplicate"]) for a in again["results"][:2]] == [("succeeded", True), ("failed", True)]
     assert again["events"][0]["ok"] is False and again["events"][0]["detail"] == "stale attempt"
     assert await _kinds(first) == ["created", "queued", "started", "progress", "succeeded"]
@@ -103,25 +89,27 @@ async def test_a_batch_answers_each_run_on_its_own_and_a_repeat_counts_once(
 
 
 async def test_a_success_after_a_cancellation_request_is_recorded_as_cancelled(
-    client: Client, keys: dict[str, str]
+    client: Client, agent_keys: dict[str, str]
 ) -> None:
-    [job_id] = await _jobs(client, keys, 1)
-    await _batch(client, keys, {"starts": [{"job_id": job_id, "attempt": 0}]})
-    cancel = await client.post(f"/api/v1/jobs/{job_id}/cancel", headers={"Authorization": f"Bearer {keys['token']}"})
+    [job_id] = await _jobs(client, agent_keys, 1)
+    await _batch(client, agent_keys, {"starts": [{"job_id": job_id, "attempt": 0}]})
+    cancel = await client.post(
+        f"/api/v1/jobs/{job_id}/cancel", headers={"Authorization": f"Bearer {agent_keys['token']}"}
+    )
     assert cancel.status == 200
-    done = await _batch(client, keys, {"results": [{"job_id": job_id, "attempt": 0, "outcome": "succeeded"}]})
+    done = await _batch(client, agent_keys, {"results": [{"job_id": job_id, "attempt": 0, "outcome": "succeeded"}]})
     assert done["results"][0]["status"] == "succeeded", "the run finished: its result still counts"
     assert (await _kinds(job_id))[-2:] == ["cancel_requested", "succeeded"]
 
 
 async def test_events_of_several_runs_are_appended_in_order_and_stale_or_unknown_runs_are_answered(
-    client: Client, keys: dict[str, str]
+    client: Client, agent_keys: dict[str, str]
 ) -> None:
-    first, second, finished = await _jobs(client, keys, 3)
-    await _batch(client, keys, {"starts": [{"job_id": j, "attempt": 0} for j in (first, second, finished)]})
-    await _batch(client, keys, {"results": [{"job_id": finished, "attempt": 0, "outcome": "succeeded"}]})
+    first, second, finished = await _jobs(client, agent_keys, 3)
+    await _batch(client, agent_keys, {"starts": [{"job_id": j, "attempt": 0} for j in (first, second, finished)]})
+    await _batch(client, agent_keys, {"results": [{"job_id": finished, "attempt": 0, "outcome": "succeeded"}]})
     progress = [{"kind": "progress", "data": {"progress": n}} for n in (1, 2, 3)]
-    answer = await _batch(client, keys, {"events": [
+    answer = await _batch(client, agent_keys, {"events": [
         {"job_id": first, "attempt": 0, "events": progress},
         {"job_id": second, "attempt": 0, "events": [{"kind": "log", "data": {"message": "hi"}}, *progress[:1]]},
         {"job_id": finished, "attempt": 0, "events": progress[:1]},
@@ -144,10 +132,10 @@ async def test_events_of_several_runs_are_appended_in_order_and_stale_or_unknown
     assert await _kinds(finished) == ["created", "queued", "started", "succeeded"]
 
 
-async def test_one_run_twice_in_a_batch_keeps_its_events_in_order(client: Client, keys: dict[str, str]) -> None:
-    [job_id] = await _jobs(client, keys, 1)
-    await _batch(client, keys, {"starts": [{"job_id": job_id, "attempt": 0}]})
-    answer = await _batch(client, keys, {"events": [
+async def test_one_run_twice_in_a_batch_keeps_its_events_in_order(client: Client, agent_keys: dict[str, str]) -> None:
+    [job_id] = await _jobs(client, agent_keys, 1)
+    await _batch(client, agent_keys, {"starts": [{"job_id": job_id, "attempt": 0}]})
+    answer = await _batch(client, agent_keys, {"events": [
         {"job_id": job_id, "attempt": 0, "events": [{"kind": "progress", "data": {"progress": n}}]} for n in (1, 2)
     ]})  # fmt: skip
     assert [a["ok"] for a in answer["events"]] == [True, True]
@@ -155,10 +143,10 @@ async def test_one_run_twice_in_a_batch_keeps_its_events_in_order(client: Client
     assert [e.data["progress"] for e in events] == [1, 2]
 
 
-async def test_the_one_statement_path_appends_to_current_runs_only(client: Client, keys: dict[str, str]) -> None:
-    current, finished = await _jobs(client, keys, 2)
-    await _batch(client, keys, {"starts": [{"job_id": j, "attempt": 0} for j in (current, finished)]})
-    await _batch(client, keys, {"results": [{"job_id": finished, "attempt": 0, "outcome": "succeeded"}]})
+async def test_the_one_statement_path_appends_to_current_runs_only(client: Client, agent_keys: dict[str, str]) -> None:
+    current, finished = await _jobs(client, agent_keys, 2)
+    await _batch(client, agent_keys, {"starts": [{"job_id": j, "attempt": 0} for j in (current, finished)]})
+    await _batch(client, agent_keys, {"results": [{"job_id": finished, "attempt": 0, "outcome": "succeeded"}]})
     tenant = await admin.ensure_tenant()
     progress = [(EventKind.PROGRESS, {"progress": 1}), (EventKind.LOG, {"message": "m"})]
     runs = [(fastpath.Run(uuid.UUID(j), 0), progress) for j in (current, finished)]

@@ -46,6 +46,14 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
     pytest.fail("readyz did not answer 200 in time")
 
 
+def _wait_not_serving(port: int, timeout_s: float = 30) -> None:
+    """Wait until nothing answers on ``port``: a killed ``up``'s hub child takes a moment to stop."""
+    deadline = time.monotonic() + timeout_s
+    while _ready(port) is not None:
+        assert time.monotonic() < deadline, "the killed up's hub still answers"
+        time.sleep(0.1)
+
+
 def _processes_using(data_dir: Path) -> list[int]:
     """Live (non-zombie) processes whose command line or environment mentions the data dir."""
     needle = str(data_dir).encode()
@@ -147,6 +155,9 @@ def test_sigkill_of_up_itself_leaves_stores_that_the_next_start_reuses(data_dir:
     )
     up.kill()
     up.wait()
+    # Its hub child gets SIGTERM from the kernel (PDEATHSIG) and stops gracefully; until it has,
+    # it still answers /readyz on this port and would pass for the new start.
+    _wait_not_serving(port)
     again = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "up", "--no-agent"],
         env=_env(data_dir, port),

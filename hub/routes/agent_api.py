@@ -321,30 +321,45 @@ async def _apply_result(connection: Any, job: Job, body: ReportResult) -> lifecy
     return effects
 
 
-async def report_results(worker: Agent, items: list[ResultItem], effects: lifecycle.Effects) -> list[ResultAnswer]:
+async def report_results(
+    worker: Agent, items: list[ResultItem], effects: lifecycle.Effects, started: dict[UUID, StartAnswer] | None = None
+) -> list[ResultAnswer]:
     """Record run results, idempotently by (job, attempt): the successes in one statement, the rest (and
-    any success that statement did not take: duplicates, cancellations) one by one on the general path."""
+    any success that statement did not take: duplicates, cancellations) one by one on the general path.
+    ``started`` answers the starts of the items marked ``start``: the result of a refused one is ignored."""
+    starts = [(started or {}).get(item.job_id) if item.start else None for item in items]
+    kept = [start is None or start.run for start in starts]
     wins = [(fastpath.Run(item.job_id, item.attempt), {"outputs": item.outputs, "structured": item.structured})
-            for item in items if item.outcome == "succeeded"]  # fmt: skip
+            for item, keep in zip(items, kept, strict=True) if keep and item.outcome == "succeeded"]  # fmt: skip
     done = await fastpath.succeed(connections.get("default"), wins, worker.tenant_id)
     effects.extend(done)
     moved = {event.job_id for event in done.events}  # type: ignore[attr-defined]
     answers = []
-    for item in items:
-        if item.outcome == "succeeded" and item.job_id in moved:
-            answers.append(ResultAnswer(job_id=item.job_id, status="succeeded", duplicate=False))
-            continue
-        try:
-            async with in_transaction() as connection:
-                job = await _locked_job(connection, item.job_id, worker)
-                duplicate = item.attempt != job.attempt or job.status.finished
-                if not duplicate:
-                    effects.extend(await _apply_result(connection, job, item))
-        except _NoSuchJob:
-            answers.append(ResultAnswer(job_id=item.job_id, error="no such job"))
-            continue
-        answers.append(ResultAnswer(job_id=item.job_id, status=job.status.value, duplicate=duplicate))
+    for item, start in zip(items, starts, strict=True):
+        if item.start and start is None:
+            answer = ResultAnswer(job_id=item.job_id, started=False, reason="not started", error="not started")
+        elif start is not None and not start.run:
+            answer = ResultAnswer(job_id=item.job_id, started=False, reason=start.reason, error=start.error)
+        else:
+            answer = await _result_answer(worker, item, moved, effects)
+            if start is not None:
+                answer.started, answer.reason = True, start.reason
+        answers.append(answer)
     return answers
+
+
+async def _result_answer(worker: Agent, item: ResultItem, moved: set[UUID], effects: lifecycle.Effects) -> ResultAnswer:
+    if item.outcome == "succeeded" and item.job_id in moved:
+        return ResultAnswer(job_id=item.job_id, status="succeeded", duplicate=False)
+    try:
+        async with in_transaction() as connection:
+            job = await _locked_job(connection, item.job_id, worker)
+            duplicate = item.attempt != job.attempt or job.status.finished
+            if not duplicate:
+                effects.extend(await _apply_result(connection, job, item))
+    except _NoSuchJob:
+        return ResultAnswer(job_id=item.job_id, error="no such job")
+    return ResultAnswer(job_id=item.job_id, status=job.status.value, duplicate=duplicate)
 
 
 @endpoint(
@@ -374,11 +389,15 @@ async def report_batch(request: web.Request) -> web.Response:
     worker = await authenticate_agent(request)
     body = await read_json(request, ReportBatch)
     effects = lifecycle.Effects()
+    implicit = [StartItem(job_id=item.job_id, attempt=item.attempt) for item in body.results if item.start]
     try:
+        starts = await start_runs(worker, [*body.starts, *implicit], effects)
+        explicit = starts[: len(body.starts)]
+        started = {answer.job_id: answer for answer in starts[len(body.starts) :]}
         answer = BatchAnswer(
-            starts=await start_runs(worker, body.starts, effects),
+            starts=explicit,
             events=await record_many_events(worker, body.events, effects),
-            results=await report_results(worker, body.results, effects),
+            results=await report_results(worker, body.results, effects, started),
         )  # fmt: skip
     finally:
         request.app[JOBS].effects.apply_later(worker.tenant_id, effects)  # what committed before a failure

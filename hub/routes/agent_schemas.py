@@ -34,6 +34,11 @@ class EventsItem(ReportEvents):
 
 class ResultItem(ReportResult):
     job_id: UUID
+    start: bool = Field(
+        default=False,
+        description="the run was not started on its own (a read-only call that finished at once): start it "
+        "first, in this request; the result counts only if the start is granted",
+    )
 
     model_config = _examples(
         {"job_id": _JOB_ID, "attempt": 0, "outcome": "succeeded", "outputs": [{"type": "text", "text": "hello"}]}
@@ -41,7 +46,8 @@ class ResultItem(ReportResult):
 
 
 class ReportBatch(BaseModel):
-    """Applied in this order: starts, then events, then results (a run's events come before its result)."""
+    """Applied in this order: starts (with those of results marked ``start``), then events, then results
+    (a run's events come before its result)."""
 
     starts: list[StartItem] = Field(default_factory=list, max_length=MAX_BATCH_ITEMS)
     events: list[EventsItem] = Field(default_factory=list, max_length=MAX_BATCH_ITEMS)
@@ -72,6 +78,10 @@ class ResultAnswer(BaseModel):
     job_id: UUID
     status: str | None = None
     duplicate: bool = False
+    started: bool | None = Field(
+        default=None, description="for a result marked start: whether the run was started (if not, it is ignored)"
+    )
+    reason: str | None = Field(default=None, description="for a result marked start: the start's reason")
     error: str | None = Field(default=None, description="set when the item was refused (no such job)")
 
 

@@ -103,5 +103,10 @@ class HubClient:
     async def result(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.batcher.submit("results", {**body, "job_id": job_id})
 
+    async def start_with_result(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a run and report its result in one item: the hub records the result only if the start is
+        granted (``started`` in the answer says whether it was, ``reason`` why not)."""
+        return await self.batcher.submit("results", {**body, "job_id": job_id, "start": True})
+
     def websocket_url(self) -> str:
         return self.base.replace("http://", "ws://").replace("https://", "wss://") + "/ws"

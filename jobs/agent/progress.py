@@ -90,6 +90,11 @@ class EventForwarder:
             await self._task
         await self._send(self._take())
 
+    @property
+    def idle(self) -> bool:
+        """Nothing was reported: no event waits, none was sent."""
+        return self._task is None and not self._logs and self._progress is None
+
     def discard(self) -> None:
         """Drop the held events of a run that was never confirmed."""
         if self._task is not None:

@@ -2,9 +2,10 @@
 
 The hub's start gate decides whether a run may go (only the job's current attempt, on the agent it is
 routed to), so a stale attempt never has an effect. A read-only tool (the server's ``readOnlyHint``)
-has no effect to guard: its call starts while the gate is asked, taking that round trip off the
-job's latency, and a refused run is cancelled and reports nothing (``eager_read_only = false`` in
-the agent's configuration turns this off)."""
+has no effect to guard: its call starts at once, and a refused run is cancelled and reports nothing
+(``eager_read_only = false`` in the agent's configuration turns this off). Such a call that ends
+within ``START_DEFER_S`` is started and reported in one request (the hub records its result only if
+it grants the start); a longer one asks the gate then, while it goes on."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from .spool import Blob, Report, Spool
 log = logging.getLogger(__name__)
 MAX_INLINE_TEXT = 32 * 1024
 START_ATTEMPTS = 8
+START_DEFER_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class AgentContext:
     stopping: asyncio.Event  # set on agent shutdown: a cancelled run is then retried, not cancelled
     calls: asyncio.Semaphore  # runs between their start and the end of their call (max_concurrency)
     eager_read_only: bool = True
+    start_defer_s: float = START_DEFER_S  # a read-only call that ends within this is reported with its start
 
 
 def report_for(job_id: str, attempt: int, outcome: CallOutcome) -> Report:
@@ -70,6 +73,14 @@ def failure_report(job_id: str, attempt: int, outcome: str, error: str, *, retry
     return Report(job_id, attempt, body)
 
 
+@dataclass(frozen=True)
+class _Ending:
+    """A run's report, to deliver; ``unstarted`` when the hub was not asked to start it yet."""
+
+    report: Report
+    unstarted: bool = False
+
+
 async def run_tool(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     """The arq task: run one attempt of a job through the MCP pool and report it."""
     agent: AgentContext = ctx["agent"]
@@ -79,34 +90,17 @@ async def run_tool(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     try:
         arguments = payload.get("arguments") or {}
         async with agent.calls:  # a run is started only when it can call at once
-            confirmed: asyncio.Event | None = None
-            early: asyncio.Task[Report] | None = None
             if agent.eager_read_only and agent.pool.is_read_only(server, tool):
-                confirmed = asyncio.Event()
-                early = asyncio.create_task(_call(agent, job_id, attempt, server, tool, arguments, confirmed))
-            try:
-                try:
-                    run, reason = await with_retries(
-                        lambda: agent.client.start(job_id, attempt), attempts=START_ATTEMPTS
-                    )
-                except HubError as exc:
-                    return f"refused: {exc}"
-                if not run:
-                    log.info("run skipped", extra={"reason": reason})
-                    return f"skipped: {reason}"
-                if early is not None and confirmed is not None:
-                    confirmed.set()
-                    report = await early
-                else:
-                    report = await _call(agent, job_id, attempt, server, tool, arguments)
-            finally:
-                if early is not None and confirmed is not None:
-                    if not confirmed.is_set():  # refused, unreachable or aborted first: drop the call
-                        early.cancel()
-                    # Confirmed and aborted: the abort reached the call too, which reports it; let it.
-                    await asyncio.gather(early, return_exceptions=True)
-        await agent.spool.deliver(report)  # outside the slot: the next run starts while this one reports
-        return str(report.result["outcome"])
+                ending = await _run_eagerly(agent, job_id, attempt, server, tool, arguments)
+            else:
+                ending = await _run_gated(agent, job_id, attempt, server, tool, arguments)
+        # Reporting is outside the slot: the next run starts while this one reports.
+        if isinstance(ending, str):
+            return ending
+        if ending.unstarted:
+            return await _start_with_report(agent, ending.report)
+        await agent.spool.deliver(ending.report)
+        return str(ending.report.result["outcome"])
     except HubUnreachable:
         log.error("hub unreachable at start; the hub will re-queue this run")
         return "hub unreachable"
@@ -114,29 +108,91 @@ async def run_tool(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         job_id_var.reset(token)
 
 
-async def _call(
-    agent: AgentContext,
-    job_id: str,
-    attempt: int,
-    server: str,
-    tool: str,
-    arguments: Any,
-    confirmed: asyncio.Event | None = None,
-) -> Report:
-    """Call the tool and turn its outcome into a report. A call started before the hub confirmed the run
-    (``confirmed`` not yet set) holds its events, and when cancelled unconfirmed reports nothing."""
+async def _start(agent: AgentContext, job_id: str, attempt: int) -> str | None:
+    """Ask the hub's start gate; None when the run may go, else why it ends here."""
+    try:
+        run, reason = await with_retries(lambda: agent.client.start(job_id, attempt), attempts=START_ATTEMPTS)
+    except HubError as exc:
+        return f"refused: {exc}"
+    if not run:
+        log.info("run skipped", extra={"reason": reason})
+        return f"skipped: {reason}"
+    return None
+
+
+async def _run_gated(
+    agent: AgentContext, job_id: str, attempt: int, server: str, tool: str, arguments: Any
+) -> _Ending | str:
+    if (verdict := await _start(agent, job_id, attempt)) is not None:
+        return verdict
+    forwarder = EventForwarder(agent.client, job_id, attempt)
+    report = await _call(agent, forwarder, server, tool, arguments)
+    await forwarder.close()
+    return _Ending(report)
+
+
+async def _run_eagerly(
+    agent: AgentContext, job_id: str, attempt: int, server: str, tool: str, arguments: Any
+) -> _Ending | str:
+    """Call a read-only tool at once. A call that ends within ``start_defer_s`` with nothing to upload and no
+    event sent is reported with its start, in one request; otherwise the start is asked then, and the call's
+    events are held until the hub confirms it (a refused run is cancelled and reports nothing)."""
+    confirmed = asyncio.Event()
     forwarder = EventForwarder(agent.client, job_id, attempt, ready=confirmed)
+    early = asyncio.create_task(_call(agent, forwarder, server, tool, arguments))
+    try:
+        await asyncio.wait([early], timeout=agent.start_defer_s)
+        if early.done() and not early.cancelled() and early.exception() is None:
+            report = early.result()
+            if not report.blobs and forwarder.idle:
+                return _Ending(report, unstarted=True)
+        if (verdict := await _start(agent, job_id, attempt)) is not None:
+            return verdict
+        confirmed.set()
+        report = await early
+        await forwarder.close()
+        return _Ending(report)
+    finally:
+        if not confirmed.is_set():  # refused, unreachable, aborted, or reported with its start: drop the call
+            early.cancel()
+            forwarder.discard()
+        # Confirmed and aborted: the abort reached the call too, which reports it; let it.
+        await asyncio.gather(early, return_exceptions=True)
+
+
+async def _start_with_report(agent: AgentContext, report: Report) -> str:
+    """Start a quick read-only run and report it in one request. When that request fails, it is not known
+    whether the hub took it: ask the start gate (a run already recorded is refused) and deliver the report
+    through the spool, as any other run."""
+    try:
+        answer = await agent.client.start_with_result(report.job_id, report.result)
+    except (HubUnreachable, HubError) as exc:
+        log.info("start with result failed; starting on its own", extra={"error": str(exc)})
+        if (verdict := await _start(agent, report.job_id, report.attempt)) is not None:
+            return verdict
+        await agent.spool.deliver(report)
+        return str(report.result["outcome"])
+    if not answer.get("started"):
+        log.info("run skipped", extra={"reason": answer.get("reason")})
+        return f"skipped: {answer.get('reason')}"
+    return str(report.result["outcome"])
+
+
+async def _call(agent: AgentContext, forwarder: EventForwarder, server: str, tool: str, arguments: Any) -> Report:
+    """Call the tool and turn its outcome into a report (the caller closes ``forwarder``). A call that is
+    cancelled before the hub confirmed its run (``forwarder.ready`` not set) reports nothing."""
+    job_id, attempt = forwarder.job_id, forwarder.attempt
     try:
         outcome = await agent.pool.call(
             server, tool, arguments, on_progress=forwarder.on_progress, on_log=forwarder.on_log
         )
-        report = report_for(job_id, attempt, outcome)
+        return report_for(job_id, attempt, outcome)
     except CallTimeout as exc:
-        report = failure_report(job_id, attempt, "timed_out", str(exc), retryable=True)
+        return failure_report(job_id, attempt, "timed_out", str(exc), retryable=True)
     except McpCallError as exc:
-        report = failure_report(job_id, attempt, "failed", str(exc), retryable=exc.retryable)
+        return failure_report(job_id, attempt, "failed", str(exc), retryable=exc.retryable)
     except asyncio.CancelledError:
-        if confirmed is not None and not confirmed.is_set():
+        if forwarder.ready is not None and not forwarder.ready.is_set():
             forwarder.discard()
             raise  # never confirmed: the hub did not start this run, there is nothing to report
         await forwarder.close()
@@ -146,5 +202,3 @@ async def _call(
             report = failure_report(job_id, attempt, "cancelled", "cancelled", retryable=False)
         await asyncio.shield(agent.spool.deliver(report))
         raise
-    await forwarder.close()
-    return report

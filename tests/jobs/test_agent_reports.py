@@ -157,6 +157,40 @@ async def test_the_one_statement_path_appends_to_current_runs_only(client: Clien
     ]
 
 
+async def test_a_result_marked_start_starts_its_run_and_counts_only_when_the_start_is_granted(
+    client: Client, agent_keys: dict[str, str]
+) -> None:
+    quick, stale, cancelled = await _jobs(client, agent_keys, 3)
+    cancel = await client.post(
+        f"/api/v1/jobs/{cancelled}/cancel", headers={"Authorization": f"Bearer {agent_keys['token']}"}
+    )
+    assert cancel.status == 200
+    text = [{"type": "text", "text": "done"}]
+    done = await _batch(client, agent_keys, {"results": [
+        {"job_id": quick, "attempt": 0, "outcome": "succeeded", "outputs": text, "start": True},
+        {"job_id": stale, "attempt": 1, "outcome": "succeeded", "outputs": text, "start": True},
+        {"job_id": cancelled, "attempt": 0, "outcome": "succeeded", "outputs": text, "start": True},
+        {"job_id": str(uuid.uuid4()), "attempt": 0, "outcome": "succeeded", "start": True},
+    ]})  # fmt: skip
+    assert [(a["started"], a["reason"], a["status"], a["error"]) for a in done["results"]] == [
+        (True, "started", "succeeded", None),
+        (False, "stale attempt: the job was re-queued", None, None),
+        (False, "job already cancelled", None, None),
+        (False, "no such job", None, "no such job"),
+    ]
+    assert done["starts"] == [], "the implicit starts are answered with their results"
+    assert await _kinds(quick) == ["created", "queued", "started", "succeeded"]
+    assert (await Job.get(id=quick)).result == {"outputs": text, "structured": None}
+    assert await _kinds(stale) == ["created", "queued"], "a refused start records nothing"
+    assert (await Job.get(id=stale)).status.value == "queued"
+    assert (await Job.get(id=cancelled)).status.value == "cancelled"
+    again = await _batch(client, agent_keys, {"results": [
+        {"job_id": quick, "attempt": 0, "outcome": "succeeded", "outputs": text, "start": True},
+    ]})  # fmt: skip
+    assert (again["results"][0]["started"], again["results"][0]["reason"]) == (False, "job already succeeded")
+    assert await _kinds(quick) == ["created", "queued", "started", "succeeded"], "a repeat counts once"
+
+
 class FakeHub:
     """Records the bodies sent; each request waits until the test lets it through."""
 

@@ -10,8 +10,8 @@ from typing import Any, cast
 import pytest
 
 from integrations.mcp.pool import McpPool
-from jobs.agent.hub_client import HubClient
-from jobs.agent.runner import AgentContext, run_tool
+from jobs.agent.hub_client import HubClient, HubUnreachable
+from jobs.agent.runner import START_DEFER_S, AgentContext, run_tool
 from jobs.agent.spool import Spool
 from tests.integrations.mcp_support import agent_config, demo_stats, demo_stdio, wait_for_stats
 
@@ -23,13 +23,25 @@ class GatedHub:
 
     def __init__(self) -> None:
         self.asked = asyncio.Event()
+        self.answered = asyncio.Event()
         self.answer: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
         self.sent: list[dict[str, Any]] = []  # events
         self.results: list[dict[str, Any]] = []
+        self.started_with_result: list[dict[str, Any]] = []
+        self.start_with_result_fails = False
 
     async def start(self, job_id: str, attempt: int) -> tuple[bool, str]:
         self.asked.set()
-        return await self.answer
+        answer = await self.answer
+        self.answered.set()  # run_tool confirms the run before it next yields
+        return answer
+
+    async def start_with_result(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.start_with_result_fails:
+            raise HubUnreachable("connection reset")
+        self.started_with_result.append(body)
+        run, reason = await self.answer
+        return {"status": body["outcome"] if run else None, "started": run, "reason": reason}
 
     async def events(self, job_id: str, attempt: int, events: list[dict[str, Any]]) -> None:
         self.sent.extend(events)
@@ -45,10 +57,12 @@ async def pool() -> AsyncIterator[McpPool]:
         yield started
 
 
-def _context(pool: McpPool, hub: GatedHub, tmp_path: Path, *, eager: bool = True) -> dict[str, Any]:
+def _context(
+    pool: McpPool, hub: GatedHub, tmp_path: Path, *, eager: bool = True, defer_s: float = START_DEFER_S
+) -> dict[str, Any]:
     client = cast(HubClient, hub)
     agent = AgentContext(pool, client, Spool(tmp_path, client), asyncio.Event(), asyncio.Semaphore(4),
-                         eager_read_only=eager)  # fmt: skip
+                         eager_read_only=eager, start_defer_s=defer_s)  # fmt: skip
     return {"agent": agent}
 
 
@@ -109,9 +123,54 @@ async def test_a_confirmed_read_only_run_that_is_cancelled_reports_its_cancellat
     hub = GatedHub()
     hub.answer.set_result((True, "started"))
     run = asyncio.create_task(run_tool(_context(pool, hub, tmp_path), _run("demo.sleep", seconds=5)))
+    await hub.answered.wait()
     await wait_for_stats(pool, lambda stats: stats["sleeping"] == 1)
     run.cancel()  # what the agent's arq worker does when the hub asks to cancel the job
     with pytest.raises(asyncio.CancelledError):
         await run
     assert [result["outcome"] for result in hub.results] == ["cancelled"]
     await wait_for_stats(pool, lambda stats: stats["sleeping"] == 0)
+
+
+async def test_a_quick_read_only_call_is_started_and_reported_in_one_request(pool: McpPool, tmp_path: Path) -> None:
+    hub = GatedHub()
+    hub.answer.set_result((True, "started"))
+    assert await run_tool(_context(pool, hub, tmp_path), _run("demo.echo", text="hi")) == "succeeded"
+    assert not hub.asked.is_set(), "no start request of its own"
+    [body] = hub.started_with_result
+    assert (body["outcome"], body["outputs"]) == ("succeeded", [{"type": "text", "text": "hi"}])
+    assert hub.results == [] and hub.sent == []
+
+
+async def test_a_quick_read_only_run_the_hub_does_not_start_ends_there(pool: McpPool, tmp_path: Path) -> None:
+    hub = GatedHub()
+    hub.answer.set_result((False, "job already cancelled"))
+    assert (
+        await run_tool(_context(pool, hub, tmp_path), _run("demo.echo", text="hi")) == "skipped: job already cancelled"
+    )
+    assert len(hub.started_with_result) == 1 and hub.results == [] and not hub.asked.is_set()
+
+
+async def test_when_start_with_result_fails_the_run_is_started_then_reported(pool: McpPool, tmp_path: Path) -> None:
+    hub = GatedHub()
+    hub.start_with_result_fails = True
+    hub.answer.set_result((True, "started"))
+    assert await run_tool(_context(pool, hub, tmp_path), _run("demo.echo", text="hi")) == "succeeded"
+    assert hub.asked.is_set() and [result["outcome"] for result in hub.results] == ["succeeded"]
+
+
+async def test_a_read_only_call_longer_than_the_window_asks_the_start_gate(pool: McpPool, tmp_path: Path) -> None:
+    hub = GatedHub()
+    hub.answer.set_result((True, "started"))
+    context = _context(pool, hub, tmp_path, defer_s=0.05)
+    assert await run_tool(context, _run("demo.sleep", seconds=0.3)) == "succeeded"
+    assert hub.asked.is_set() and hub.started_with_result == []
+    assert [result["outcome"] for result in hub.results] == ["succeeded"]
+
+
+async def test_a_quick_call_that_reported_progress_is_started_on_its_own(pool: McpPool, tmp_path: Path) -> None:
+    hub = GatedHub()
+    hub.answer.set_result((True, "started"))
+    assert await run_tool(_context(pool, hub, tmp_path), _run("demo.progress", steps=2, delay_s=0.001)) == "succeeded"
+    assert hub.asked.is_set() and hub.started_with_result == []
+    assert hub.sent and [result["outcome"] for result in hub.results] == ["succeeded"]

@@ -122,6 +122,50 @@ async def succeed(connection: BaseDBAsyncClient, runs: list[tuple[Run, dict[str,
     return _effects(rows, EventKind.SUCCEEDED, data.__getitem__)
 
 
+# A quick read-only run reported with its start (see jobs.agent.runner): queued → succeeded with both
+# events, under the start's conditions (this agent's current attempt, still queued) and the success's
+# (no cancellation asked).
+_START_AND_SUCCEED_SQL = """
+WITH asked AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[], $4::jsonb[]) AS a(id, attempt, result, data)),
+moved AS (
+    UPDATE jobs SET status = 'succeeded', started_at = now(), finished_at = now(), result = asked.result,
+                    next_seq = jobs.next_seq + 2
+    FROM asked
+    WHERE jobs.id = asked.id AND jobs.tenant_id = $5 AND jobs.attempt = asked.attempt AND jobs.worker_id = $6
+      AND jobs.status = 'queued'
+      AND NOT EXISTS (SELECT 1 FROM job_events e
+                      WHERE e.job_id = asked.id AND e.kind = 'cancel_requested' AND e.attempt = asked.attempt)
+    RETURNING jobs.id, jobs.next_seq - 2 AS seq, jobs.attempt, asked.data, jobs.thread_ref->>'platform' AS platform
+)
+INSERT INTO job_events (job_id, seq, kind, attempt, data, created_at)
+SELECT id, seq + step.n, step.kind, attempt, CASE step.n WHEN 0 THEN $7::jsonb ELSE data END, now()
+FROM moved CROSS JOIN (VALUES (0, 'started'), (1, 'succeeded')) AS step(n, kind)
+RETURNING id, job_id, seq, kind, attempt, data, created_at,
+          (SELECT platform FROM moved WHERE moved.id = job_id) AS platform
+"""
+
+
+async def start_and_succeed(
+    connection: BaseDBAsyncClient,
+    runs: list[tuple[Run, dict[str, Any]]],
+    tenant_id: UUID,
+    worker_id: UUID,
+    worker_name: str,
+) -> Effects:
+    """Queued → running → succeeded in one statement, for the runs that are this agent's current attempt
+    (as :func:`start` asks) with no cancellation asked (as :func:`succeed`); the events tell which moved."""
+    unique = list({run.job_id: (run, result) for run, result in runs}.values())
+    if not unique:
+        return Effects()
+    rows = await connection.execute_query_dict(
+        _START_AND_SUCCEED_SQL,
+        [[str(r.job_id) for r, _ in unique], [r.attempt for r, _ in unique],
+         [json.dumps(result) for _, result in unique], [json.dumps(succeeded_data(result)) for _, result in unique],
+         str(tenant_id), str(worker_id), json.dumps({"worker": worker_name})],
+    )  # fmt: skip
+    return _effects(sorted(rows, key=lambda r: (str(r["job_id"]), r["seq"])))
+
+
 # Progress, log and output events of many runs at once: each job's sequence numbers are taken in the
 # UPDATE (which locks its row, like lifecycle.append_event), then its events are inserted with them.
 _EVENTS_SQL = """

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -379,6 +380,21 @@ async def report_result(request: web.Request) -> web.Response:
     return web.json_response({"status": answer.status, "duplicate": answer.duplicate})
 
 
+async def _start_and_succeed(worker: Agent, body: ReportBatch, effects: lifecycle.Effects) -> dict[UUID, ResultAnswer]:
+    """The successes marked ``start`` (quick read-only runs), started and finished in one statement; those
+    it does not move, and any run the batch also names in its starts or events, take the general path."""
+    named = {item.job_id for item in body.starts} | {item.job_id for item in body.events}
+    counts = Counter(item.job_id for item in body.results)
+    quick = [item for item in body.results if item.start and item.outcome == "succeeded"
+             and item.job_id not in named and counts[item.job_id] == 1]  # fmt: skip
+    runs = [(fastpath.Run(item.job_id, item.attempt), {"outputs": item.outputs, "structured": item.structured})
+            for item in quick]  # fmt: skip
+    done = await fastpath.start_and_succeed(connections.get("default"), runs, worker.tenant_id, worker.id, worker.name)
+    effects.extend(done)
+    moved = {event.job_id for event in done.events}  # type: ignore[attr-defined]
+    return {job_id: ResultAnswer(job_id=job_id, status="succeeded", started=True, reason="started") for job_id in moved}
+
+
 @endpoint(
     "Report several runs at once: starts, then events, then results, each answered on its own "
     "(the agent sends what is ready at the same moment together)",
@@ -389,16 +405,16 @@ async def report_batch(request: web.Request) -> web.Response:
     worker = await authenticate_agent(request)
     body = await read_json(request, ReportBatch)
     effects = lifecycle.Effects()
-    implicit = [StartItem(job_id=item.job_id, attempt=item.attempt) for item in body.results if item.start]
     try:
+        quick = await _start_and_succeed(worker, body, effects)
+        rest = [item for item in body.results if item.job_id not in quick]
+        implicit = [StartItem(job_id=item.job_id, attempt=item.attempt) for item in rest if item.start]
         starts = await start_runs(worker, [*body.starts, *implicit], effects)
-        explicit = starts[: len(body.starts)]
         started = {answer.job_id: answer for answer in starts[len(body.starts) :]}
-        answer = BatchAnswer(
-            starts=explicit,
-            events=await record_many_events(worker, body.events, effects),
-            results=await report_results(worker, body.results, effects, started),
-        )  # fmt: skip
+        events = await record_many_events(worker, body.events, effects)
+        answers = iter(await report_results(worker, rest, effects, started))
+        results = [quick[item.job_id] if item.job_id in quick else next(answers) for item in body.results]
+        answer = BatchAnswer(starts=starts[: len(body.starts)], events=events, results=results)
     finally:
         request.app[JOBS].effects.apply_later(worker.tenant_id, effects)  # what committed before a failure
     return web.json_response(text=answer.model_dump_json())

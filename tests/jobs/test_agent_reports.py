@@ -191,6 +191,30 @@ async def test_a_result_marked_start_starts_its_run_and_counts_only_when_the_sta
     assert await _kinds(quick) == ["created", "queued", "started", "succeeded"], "a repeat counts once"
 
 
+async def test_start_and_succeed_moves_only_queued_current_runs_of_the_agent_in_one_statement(
+    client: Client, agent_keys: dict[str, str]
+) -> None:
+    quick, running, stale, elsewhere = await _jobs(client, agent_keys, 4)
+    await _batch(client, agent_keys, {"starts": [{"job_id": running, "attempt": 0}]})
+    tenant = await admin.ensure_tenant()
+    worker_id = (await Job.get(id=quick)).worker_id  # type: ignore[attr-defined]
+    result = {"outputs": [{"type": "text", "text": "t"}], "structured": None}
+    runs = [(fastpath.Run(uuid.UUID(quick), 0), result), (fastpath.Run(uuid.UUID(running), 0), result),
+            (fastpath.Run(uuid.UUID(stale), 1), result)]  # fmt: skip
+    effects = await fastpath.start_and_succeed(connections.get("default"), runs, tenant.id, worker_id, "garage-1")
+    other = await fastpath.start_and_succeed(
+        connections.get("default"), [(fastpath.Run(uuid.UUID(elsewhere), 0), result)], tenant.id, uuid.uuid4(), "x"
+    )
+    assert other.events == [], "only the agent the job is routed to"
+    assert [(str(e.job_id), e.seq, e.kind, e.data) for e in effects.events] == [  # type: ignore[attr-defined]
+        (quick, 3, EventKind.STARTED, {"worker": "garage-1"}), (quick, 4, EventKind.SUCCEEDED, {"outputs": 1}),
+    ]  # fmt: skip
+    job = await Job.get(id=quick)
+    assert (job.status.value, job.result, job.next_seq) == ("succeeded", result, 5)
+    assert job.started_at is not None and job.finished_at is not None
+    assert [(await Job.get(id=j)).status.value for j in (running, stale, elsewhere)] == ["running", "queued", "queued"]
+
+
 class FakeHub:
     """Records the bodies sent; each request waits until the test lets it through."""
 

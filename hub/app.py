@@ -12,6 +12,7 @@ from redis.asyncio import ConnectionPool
 
 from jobs import wake
 from jobs.effects import EffectApplier
+from jobs.redis_packing import pack_with_hiredis
 from jobs.wake import Waker
 
 from .auth import AUTH_CACHE, KeyCache
@@ -31,7 +32,7 @@ from .storage import LocalStorage
 def redis_client(redis_url: str) -> ArqRedis:
     """An arq-capable Redis client that connects lazily, so the hub starts while Redis is down."""
     pool = ConnectionPool.from_url(redis_url, socket_connect_timeout=2, health_check_interval=30)
-    return ArqRedis(connection_pool=pool)
+    return ArqRedis(connection_pool=pack_with_hiredis(pool))
 
 
 def create_app(settings: Settings) -> web.Application:

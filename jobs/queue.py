@@ -30,8 +30,11 @@ from arq.constants import (
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms, to_ms, to_unix_ms
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .redis_packing import pack_with_hiredis
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +113,13 @@ def _script_call(redis: ArqRedis, item: Enqueue) -> tuple[list[str], list[Any]]:
 
 
 # One round trip per poll: claim every due job that is not in progress (up to the free slots) the
-# way arq's start_jobs does with WATCH/EXISTS/ZSCORE/MULTI per job, read the abort requests, drop the
-# wake-ups this poll answers, and say when the next deferred job is due and whether due jobs wait.
+# way arq's start_jobs does with WATCH/EXISTS/ZSCORE/MULTI per job, and (with a job key prefix) do
+# for each what arq's run_job does first: read the job, count the try, take it off the abort set;
+# read the abort requests, drop the wake-ups this poll answers, and say when the next deferred job
+# is due and whether due jobs wait. Each claim is five values: id, score, job, try, aborted.
 # KEYS: queue, abort set, wake list. ARGV: now ms, free slots, in-progress ttl ms, read limit,
-# abort cleanup cut-off (ms, or -1 when the worker does not abort), in-progress key prefix.
+# abort cleanup cut-off (ms, or -1 when the worker does not abort), in-progress key prefix, job key
+# prefix ('' to leave the fetch to run_job), retry key prefix, retry key ttl s.
 _POLL_LUA = """
 redis.call('DEL', KEYS[3])
 local free = tonumber(ARGV[2])
@@ -124,8 +130,17 @@ for i = 1, #due, 2 do
   if redis.call('EXISTS', key) == 0 then
     if free > 0 then
       redis.call('PSETEX', key, ARGV[3], '1')
-      claimed[#claimed + 1] = due[i]
-      claimed[#claimed + 1] = due[i + 1]
+      local job, tries, aborted = false, false, false
+      if ARGV[7] ~= '' then
+        job = redis.call('GET', ARGV[7] .. due[i])
+        tries = redis.call('INCR', ARGV[8] .. due[i])
+        redis.call('EXPIRE', ARGV[8] .. due[i], ARGV[9])
+        if tonumber(ARGV[5]) >= 0 then aborted = redis.call('ZREM', KEYS[2], due[i]) end
+      end
+      for _, value in ipairs({due[i], due[i + 1]}) do claimed[#claimed + 1] = value end
+      claimed[#claimed + 1] = job
+      claimed[#claimed + 1] = tries
+      claimed[#claimed + 1] = aborted
       free = free - 1
     else
       waiting = waiting + 1
@@ -141,6 +156,52 @@ local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITH
 local next_due = later[2] or false
 return {claimed, aborts, next_due, waiting}
 """
+
+
+RETRY_KEY_TTL_S = 88400  # arq's run_job sets this on the retry counter
+Prefetch = tuple[bytes | None, int, int]  # the replies of GET job, INCRBY retry, ZREM abort
+
+
+class _PrefetchedPipeline(Pipeline):
+    """Answers arq's per-job fetch at the top of ``run_job`` (GET job, INCR and EXPIRE its retry counter,
+    ZREM it from the abort set) with what the poll script already did for that job, without a round
+    trip; any other use is an ordinary pipeline."""
+
+    def __init__(self, prefetched: dict[str, Prefetch], *args: Any) -> None:
+        super().__init__(*args)
+        self._prefetched = prefetched
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        answer = self._answer()
+        if answer is None:
+            return await super().execute(raise_on_error)
+        await self.reset()  # type: ignore[no-untyped-call]
+        return answer
+
+    def _answer(self) -> list[Any] | None:
+        commands = [args for args, _ in self.command_stack]
+        if len(commands) not in (3, 4) or commands[0][0] != "GET" or not isinstance(commands[0][1], str):
+            return None
+        job_id = commands[0][1].removeprefix(job_key_prefix)
+        retry_key = retry_key_prefix + job_id
+        expected = [("GET", job_key_prefix + job_id), ("INCRBY", retry_key, 1), ("EXPIRE", retry_key, RETRY_KEY_TTL_S),
+                    ("ZREM", abort_jobs_ss, job_id)][: len(commands)]  # fmt: skip
+        if commands != expected or job_id not in self._prefetched:
+            return None
+        job, tries, aborted = self._prefetched.pop(job_id)
+        return [job, tries, True, aborted][: len(commands)]
+
+
+class _PrefetchingRedis(ArqRedis):
+    """The worker's arq client: its pipelines answer run_job's fetch from ``prefetched`` (by job id)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prefetched: dict[str, Prefetch] = {}
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        return _PrefetchedPipeline(self.prefetched, self.connection_pool, self.response_callbacks, transaction,
+                                   shard_hint)  # fmt: skip
 
 
 @dataclass
@@ -181,6 +242,12 @@ class WakeableWorker(Worker):
                 default_queue_name=self.queue_name,
                 expires_extra_ms=self.expires_extra_ms,
             )
+            # arq's pool has checked Redis with a connection that packs in Python; replace it.
+            connections = pack_with_hiredis(self._pool.connection_pool)
+            await connections.disconnect()
+            connections.reset()  # type: ignore[no-untyped-call]
+            self._pool = _PrefetchingRedis(connections, self.job_serializer, self.job_deserializer, self.queue_name,
+                                           self.expires_extra_ms)  # fmt: skip
         self.ctx["redis"] = self.pool
         if self.on_startup:
             await self.on_startup(self.ctx)
@@ -212,11 +279,16 @@ class WakeableWorker(Worker):
         keys = [self.queue_name, abort_jobs_ss, wake_key(self.queue_name)]
         in_progress_ms = int(self.in_progress_timeout_s * 1000)
         limit = self.queue_read_limit + self.job_counter
-        args: list[int | str] = [timestamp_ms(), free, in_progress_ms, limit, cutoff, in_progress_key_prefix]
+        prefetching = isinstance(self._pool, _PrefetchingRedis)
+        args: list[int | str] = [timestamp_ms(), free, in_progress_ms, limit, cutoff, in_progress_key_prefix,
+                                 job_key_prefix if prefetching else "", retry_key_prefix, RETRY_KEY_TTL_S]  # fmt: skip
         claimed, aborts, next_due, waiting = await script(keys=keys, args=args)
         self._waiting_for_slot = int(waiting) > 0
-        for index in range(0, len(claimed), 2):
-            await self._start(claimed[index].decode(), int(float(claimed[index + 1])))
+        for index in range(0, len(claimed), 5):
+            job_id, score, job, tries, aborted = claimed[index : index + 5]
+            if prefetching:
+                self.pool.prefetched[job_id.decode()] = (job, tries, aborted)  # type: ignore[attr-defined]
+            await self._start(job_id.decode(), int(float(score)))
         if aborts:
             await self._abort([job_id.decode() for job_id in aborts])
         for job_id, task in list(self.tasks.items()):
@@ -229,12 +301,14 @@ class WakeableWorker(Worker):
     async def _start(self, job_id: str, score: int) -> None:
         await self.sem.acquire()  # free slots were counted from job_counter, which moves with it: no wait
         self.job_counter += 1
-        task = self.loop.create_task(self.run_job(job_id, score))
+        task = self.loop.create_task(self.run_job(job_id, score), name=job_id)
         task.add_done_callback(self._slot_freed)
         self.tasks[job_id] = task
 
-    def _slot_freed(self, _: asyncio.Task[None]) -> None:
+    def _slot_freed(self, task: asyncio.Task[None]) -> None:
         self._release_sem_dec_counter_on_complete()
+        if isinstance(self._pool, _PrefetchingRedis):
+            self._pool.prefetched.pop(task.get_name(), None)  # not taken if the run was cancelled first
         if self._waiting_for_slot:
             self._wake.set()
 

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 from arq.connections import RedisSettings, create_pool
+from arq.constants import abort_jobs_ss, retry_key_prefix
+from arq.jobs import Job
+from arq.utils import timestamp_ms
 
 from hub.stores.embedded import start_redis, stop_redis
 from jobs.queue import WakeableWorker, enqueue
@@ -112,6 +115,40 @@ async def test_a_running_job_costs_no_polling_and_a_freed_slot_starts_the_next_a
         await asyncio.sleep(0.2)
         assert await pool.zcard("q:slots") == 0, "finished jobs leave the queue"
         assert not await enqueue(pool, "_slow", "again", job_id="first", queue="q:slots"), "its result is kept"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pool.aclose()
+        stop_redis(redis)
+
+
+async def _tries(ctx: dict[str, Any], name: str) -> None:
+    ctx["seen"].append((name, ctx["job_try"]))
+
+
+@pytest.mark.timeout(60)
+async def test_the_poll_fetches_each_job_it_claims_so_a_run_needs_no_round_trip_of_its_own(tmp_path: Path) -> None:
+    redis = start_redis(tmp_path)
+    ctx: dict[str, Any] = {"seen": []}
+    settings = RedisSettings.from_dsn(redis.url())
+    worker = WakeableWorker(functions=[_tries], queue_name="q:fetch", redis_settings=settings, handle_signals=False,
+                            ctx=ctx, keep_result=60, allow_abort_jobs=True)  # fmt: skip
+    task = asyncio.create_task(worker.main())
+    pool = await create_pool(RedisSettings.from_dsn(redis.url()))
+    try:
+        await asyncio.sleep(0.3)
+        await pool.set(retry_key_prefix + "again", 1)  # an earlier try of this job ran: this is its second
+        await pool.zadd(abort_jobs_ss, {"aborted": timestamp_ms()})  # aborted before it started
+        for name in ("one", "two", "again", "aborted"):
+            await enqueue(pool, "_tries", name, job_id=name, queue="q:fetch")
+        await _wait(ctx, 3)
+        deadline = time.monotonic() + 10
+        while (info := await Job("aborted", pool).result_info()) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert info is not None and info.success is False and isinstance(info.result, asyncio.CancelledError)
+        assert sorted(ctx["seen"]) == [("again", 2), ("one", 1), ("two", 1)], "tries counted as arq counts them"
+        assert "cmdstat_incrby" not in await pool.info("commandstats"), "arq's own per-run fetch never ran"
+        assert worker.pool.prefetched == {}  # type: ignore[attr-defined]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -160,7 +160,7 @@ async def test_the_one_statement_path_appends_to_current_runs_only(client: Clien
 async def test_a_result_marked_start_starts_its_run_and_counts_only_when_the_start_is_granted(
     client: Client, agent_keys: dict[str, str]
 ) -> None:
-    quick, stale, cancelled = await _jobs(client, agent_keys, 3)
+    quick, stale, cancelled, failing = await _jobs(client, agent_keys, 4)
     cancel = await client.post(
         f"/api/v1/jobs/{cancelled}/cancel", headers={"Authorization": f"Bearer {agent_keys['token']}"}
     )
@@ -171,13 +171,16 @@ async def test_a_result_marked_start_starts_its_run_and_counts_only_when_the_sta
         {"job_id": stale, "attempt": 1, "outcome": "succeeded", "outputs": text, "start": True},
         {"job_id": cancelled, "attempt": 0, "outcome": "succeeded", "outputs": text, "start": True},
         {"job_id": str(uuid.uuid4()), "attempt": 0, "outcome": "succeeded", "start": True},
+        {"job_id": failing, "attempt": 0, "outcome": "tool_error", "error": "bad input", "start": True},
     ]})  # fmt: skip
     assert [(a["started"], a["reason"], a["status"], a["error"]) for a in done["results"]] == [
         (True, "started", "succeeded", None),
         (False, "stale attempt: the job was re-queued", None, None),
         (False, "job already cancelled", None, None),
         (False, "no such job", None, "no such job"),
+        (True, "started", "failed", None),
     ]
+    assert await _kinds(failing) == ["created", "queued", "started", "failed"]
     assert done["starts"] == [], "the implicit starts are answered with their results"
     assert await _kinds(quick) == ["created", "queued", "started", "succeeded"]
     assert (await Job.get(id=quick)).result == {"outputs": text, "structured": None}

@@ -137,10 +137,7 @@ for i = 1, #due, 2 do
         redis.call('EXPIRE', ARGV[8] .. due[i], ARGV[9])
         if tonumber(ARGV[5]) >= 0 then aborted = redis.call('ZREM', KEYS[2], due[i]) end
       end
-      for _, value in ipairs({due[i], due[i + 1]}) do claimed[#claimed + 1] = value end
-      claimed[#claimed + 1] = job
-      claimed[#claimed + 1] = tries
-      claimed[#claimed + 1] = aborted
+      for _, value in ipairs({due[i], due[i + 1], job, tries, aborted}) do claimed[#claimed + 1] = value end
       free = free - 1
     else
       waiting = waiting + 1

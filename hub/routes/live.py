@@ -15,6 +15,7 @@ from hub.openapi import Response, endpoint
 from hub.routes.schemas import Ack
 from hub.services import jobs as job_service
 from hub.sso.guard import require_reader
+from jobs.effects import event_json
 
 
 @endpoint(
@@ -40,10 +41,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
         if job is not None:
             history, _ = await job_service.job_details(job)
             for event in history:
-                await ws.send_json(
-                    {"job_id": str(job.id), "seq": event.seq, "kind": event.kind.value, "attempt": event.attempt,
-                     "data": event.data, "at": event.created_at.isoformat()}
-                )  # fmt: skip
+                await ws.send_json(event_json(event))
         forward = asyncio.create_task(_forward(viewer, ws))
         async for message in ws:
             if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):

@@ -76,14 +76,8 @@ class EventForwarder:
                 await asyncio.wait_for(self._closing.wait(), FLUSH_INTERVAL_S)
 
     async def close(self) -> None:
-        """Let an in-flight batch finish, then send what is left (before the result); a held run waits
-        to be confirmed first."""
-        if self.ready is not None and not self.ready.is_set():
-            try:
-                await self.ready.wait()
-            except asyncio.CancelledError:
-                self.discard()
-                raise
+        """Let an in-flight batch finish, then send what is left (before the result). Held events are
+        sent only once ``ready`` is set: a run closes its forwarder after the hub confirmed it."""
         self._closing.set()
         self._dirty.set()
         if self._task is not None:

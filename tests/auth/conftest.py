@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from hub.app import create_app
-from hub.db.lifecycle import close_orm, init_orm
 from tests.auth.helpers import CLIENT_ID, CLIENT_SECRET, sso_settings
 from tests.fakes.oidc_provider import OidcProviderFake
 
@@ -23,13 +21,6 @@ async def provider(aiohttp_server: Any) -> OidcProviderFake:
     server = await aiohttp_server(fake.app())
     fake.issuer = str(server.make_url("")).rstrip("/")
     return fake
-
-
-@pytest.fixture
-async def orm(database_url: str) -> AsyncIterator[None]:
-    await init_orm(database_url, maxsize=2)
-    yield
-    await close_orm()
 
 
 @pytest.fixture

@@ -81,9 +81,9 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url is not None
     app[REDIS] = redis_client(settings.redis_url)
-    app[JOBS] = JobServices(EffectApplier(app[REDIS]), approval_policy(settings))
-    app[OUTBOX_WAKER] = Waker(app[REDIS], wake.OUTBOX)
     app[LIVE] = LiveEvents(app[REDIS])
+    app[JOBS] = JobServices(EffectApplier(app[REDIS], local=app[LIVE]), approval_policy(settings))
+    app[OUTBOX_WAKER] = Waker(app[REDIS], wake.OUTBOX)
     await app[LIVE].start()
     yield
     await app[LIVE].close()

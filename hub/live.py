@@ -3,7 +3,9 @@
 Every job event is published once, on a channel naming its tenant and job (:func:`jobs.effects.
 event_channel`). Each hub holds a single pattern subscription to all of them and hands every event
 to the viewers that follow its tenant or its job, in memory: a hundred dashboards cost one Redis
-connection, not a hundred, and an event costs Redis one PUBLISH, not one per kind of viewer.
+connection, not a hundred, and an event costs Redis one PUBLISH, not one per kind of viewer. The
+events this hub publishes itself reach its viewers at once (:meth:`LiveEvents.deliver_to`); their
+channel names this hub as their origin, so the subscription skips them when Redis echoes them back.
 
 A viewer that does not keep up is dropped (its queue has a bound) and reconnects; a viewer that
 reconnects reads the job's past events from Postgres first, as it does on its first connection.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +64,7 @@ class LiveEvents:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self.origin = uuid.uuid4().hex[:16]
         self._by_tenant: dict[str, set[Viewer]] = defaultdict(set)
         self._by_job: dict[str, set[Viewer]] = defaultdict(set)
         self._reader: asyncio.Task[None] | None = None
@@ -99,11 +103,15 @@ class LiveEvents:
         return sum(len(v) for v in self._by_tenant.values()) + sum(len(v) for v in self._by_job.values())
 
     def deliver(self, channel: str, data: str) -> None:
-        """Hand one published event to the viewers of its tenant and of its job."""
+        """Hand one event received from Redis to the viewers of its tenant and of its job (unless this hub
+        published it: they have it already)."""
         parsed = parse_event_channel(channel)
-        if parsed is None:
+        if parsed is None or parsed[2] == self.origin:
             return
-        tenant_id, job_id = parsed
+        self.deliver_to(parsed[0], parsed[1], data)
+
+    def deliver_to(self, tenant_id: str, job_id: str, data: str) -> None:
+        """Hand one event to the viewers of its tenant and of its job."""
         for viewer in (*self._by_tenant.get(tenant_id, ()), *self._by_job.get(job_id, ())):
             if viewer.job_id is not None and viewer.tenant_id != tenant_id:
                 continue  # a job id followed under another tenant: never its events

@@ -52,7 +52,7 @@ async def add(
     )
 
 
-def _enqueue_items(messages: list[OutboxMessage]) -> list[Enqueue]:
+def enqueue_items(messages: list[OutboxMessage]) -> list[Enqueue]:
     """arq jobs for outbox rows; deferred rows keep their due time in arq too."""
     now = utcnow()
     return [
@@ -64,21 +64,12 @@ def _enqueue_items(messages: list[OutboxMessage]) -> list[Enqueue]:
 
 async def send(redis: ArqRedis, message: OutboxMessage) -> None:
     """Enqueue one outbox row again (its arq job id makes this a no-op while the job exists)."""
-    await enqueue_many(redis, _enqueue_items([message]))
+    await enqueue_many(redis, enqueue_items([message]))
 
 
-async def send_batch(redis: ArqRedis, messages: list[OutboxMessage]) -> bool:
-    """Fast path after commit: enqueue rows in one round trip and mark them sent in one statement;
-    False when Redis failed (the relay sends them later)."""
-    if not messages:
-        return True
-    try:
-        await enqueue_many(redis, _enqueue_items(messages))
-    except (RedisError, OSError) as exc:
-        log.warning("enqueue deferred to the outbox relay", extra={"error": type(exc).__name__, "rows": len(messages)})
-        return False
-    await connections.get("default").execute_query(_MARK_SENT_SQL, [[m.id for m in messages]])
-    return True
+async def mark_sent(ids: list[int]) -> None:
+    if ids:
+        await connections.get("default").execute_query(_MARK_SENT_SQL, [ids])
 
 
 # Raw SQL: this runs after every command's commit, and tortoise builds an UPDATE query in Python
@@ -100,7 +91,7 @@ async def relay_once(redis: ArqRedis, *, horizon_s: float = 60.0) -> int:
             return 0
         ids = [row.id for row in rows]
         try:
-            await enqueue_many(redis, _enqueue_items(rows))
+            await enqueue_many(redis, enqueue_items(rows))
         except (RedisError, OSError) as exc:
             await (
                 OutboxMessage.filter(id__in=ids)

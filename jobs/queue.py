@@ -9,9 +9,10 @@ shortened to the next deferred job's due time, covers retries scheduled for late
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,7 @@ from arq.utils import timestamp_ms, to_ms, to_unix_ms
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .redis_packing import pack_with_hiredis
@@ -65,6 +67,7 @@ if ARGV[5] == '1' then
 end
 return 1
 """
+_ENQUEUE_SHA = hashlib.sha1(_ENQUEUE_LUA.encode(), usedforsecurity=False).hexdigest()  # Redis names scripts so
 
 
 async def enqueue(
@@ -89,17 +92,38 @@ class Enqueue:
 
 
 async def enqueue_many(redis: ArqRedis, items: list[Enqueue]) -> list[bool]:
-    """Enqueue several jobs, for each whether it was new: one EVALSHA for a single job, one pipeline
-    for several (a pipeline first checks that the script is loaded: one more round trip, amortised)."""
-    script = redis.register_script(_ENQUEUE_LUA)
-    calls = [_script_call(redis, item) for item in items]
-    if len(calls) == 1:
-        return [bool(await script(keys=calls[0][0], args=calls[0][1]))]
+    """Enqueue several jobs in one round trip, for each whether it was new."""
+    if not items:
+        return []
     async with redis.pipeline(transaction=False) as pipe:
-        for keys, args in calls:
-            await script(keys=keys, args=args, client=pipe)
-        results = await pipe.execute()
-    return [bool(result) for result in results]
+        add_enqueues(pipe, redis, items)
+        replies = await pipe.execute(raise_on_error=False)
+    return await enqueue_replies(redis, items, replies)
+
+
+def add_enqueues(pipe: Pipeline, redis: ArqRedis, items: list[Enqueue]) -> None:
+    """Add the enqueue script's calls for ``items`` to ``pipe`` (by its SHA: no SCRIPT EXISTS round trip,
+    unlike redis-py's pipelined scripts); :func:`enqueue_replies` reads their replies."""
+    for item in items:
+        keys, args = _script_call(redis, item)
+        pipe.evalsha(_ENQUEUE_SHA, len(keys), *keys, *args)
+
+
+async def enqueue_replies(redis: ArqRedis, items: list[Enqueue], replies: list[Any]) -> list[bool]:
+    """For each of :func:`add_enqueues`' calls (their replies, in order), whether its job was new. After a
+    Redis restart the script is not loaded (NOSCRIPT: nothing ran): load it and run those calls again.
+    Any other error is raised."""
+    missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    if missing:
+        await redis.script_load(_ENQUEUE_LUA)
+        async with redis.pipeline(transaction=False) as pipe:
+            add_enqueues(pipe, redis, [items[i] for i in missing])
+            for index, reply in zip(missing, await pipe.execute(raise_on_error=False), strict=True):
+                replies[index] = reply
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return [bool(reply) for reply in replies]
 
 
 def _script_call(redis: ArqRedis, item: Enqueue) -> tuple[list[str], list[Any]]:
@@ -116,15 +140,20 @@ def _script_call(redis: ArqRedis, item: Enqueue) -> tuple[list[str], list[Any]]:
 # way arq's start_jobs does with WATCH/EXISTS/ZSCORE/MULTI per job, and (with a job key prefix) do
 # for each what arq's run_job does first: read the job, count the try, take it off the abort set;
 # read the abort requests, drop the wake-ups this poll answers, and say when the next deferred job
-# is due and whether due jobs wait. Each claim is five values: id, score, job, try, aborted.
+# is due and whether due jobs wait, and Redis's time (µs: which of two polls ran last). Each claim is
+# five values: id, score, job, try, aborted. "Now" is the later of ARGV's and Redis's clock: a poll
+# sent behind a BLPOP runs when that returns, maybe seconds after it was sent.
 # KEYS: queue, abort set, wake list. ARGV: now ms, free slots, in-progress ttl ms, read limit,
-# abort cleanup cut-off (ms, or -1 when the worker does not abort), in-progress key prefix, job key
+# abort requests' max age (ms; those dated later than now + it are dropped, as arq does; -1 when
+# the worker does not abort), in-progress key prefix, job key
 # prefix ('' to leave the fetch to run_job), retry key prefix, retry key ttl s.
 _POLL_LUA = """
+local time = redis.call('TIME')
+local now = math.max(tonumber(ARGV[1]), time[1] * 1000 + math.floor(time[2] / 1000))
 redis.call('DEL', KEYS[3])
 local free = tonumber(ARGV[2])
 local claimed, waiting = {}, 0
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[4]))
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[4]))
 for i = 1, #due, 2 do
   local key = ARGV[6] .. due[i]
   if redis.call('EXISTS', key) == 0 then
@@ -147,12 +176,13 @@ end
 local aborts = {}
 if tonumber(ARGV[5]) >= 0 then
   aborts = redis.call('ZRANGE', KEYS[2], 0, -1)
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[5], '+inf')
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], now + tonumber(ARGV[5]), '+inf')
 end
-local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 local next_due = later[2] or false
-return {claimed, aborts, next_due, waiting}
+return {claimed, aborts, next_due, waiting, time[1] * 1000000 + time[2]}
 """
+_POLL_SHA = hashlib.sha1(_POLL_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
 RETRY_KEY_TTL_S = 88400  # arq's run_job sets this on the retry counter
@@ -216,15 +246,20 @@ class WakeableWorker(Worker):
     """An arq worker that blocks on its queue's wake-up list instead of polling constantly.
 
     Same keys and semantics as arq's Worker, fewer round trips: a poll is one script (claims, aborts,
-    next due time), and the endings of jobs that finish together are written in one pipeline. A
-    finished job frees a slot, which wakes the loop when due jobs are waiting for one."""
+    next due time), sent right behind a BLPOP on the wake-up list on a connection of its own, so Redis
+    runs it the moment something is pushed and a wake-up costs no round trip of its own; the endings of
+    jobs that finish together are written in one pipeline. The free slots that blocked poll may fill
+    are set aside until it returns. When due jobs wait for a slot, a finished job frees one and a
+    second loop polls at once on the ordinary connection."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("poll_delay", FALLBACK_POLL_S)
         super().__init__(*args, **kwargs)
-        self._wake = asyncio.Event()
-        self._listener: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # a slot is free and due jobs wait for one
+        self._reserved = 0  # free slots the blocked poll may fill
         self._waiting_for_slot = False
+        self._last_poll_us = 0
+        self._next_due_ms: float | None = None
         self._finishes: list[tuple[_Finish, asyncio.Future[None]]] = []
         self._finisher: asyncio.Task[None] | None = None
 
@@ -248,39 +283,98 @@ class WakeableWorker(Worker):
         self.ctx["redis"] = self.pool
         if self.on_startup:
             await self.on_startup(self.ctx)
-        self._listener = asyncio.create_task(self._listen())
-        failures = 0
+        await self._retrying(self._poll)
+        loops = [asyncio.create_task(self._poll_when_woken()), asyncio.create_task(self._poll_when_slot_frees())]
         try:
-            while True:
-                self._wake.clear()
-                try:
-                    next_due_ms = await self._poll()
-                    await self._sleep_until_woken(next_due_ms)
-                    failures = 0
-                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                    # Redis restarting: keep the running jobs, wait, and poll again (arq itself would exit).
-                    failures += 1
-                    delay = min(REDIS_RETRY_MAX_S, 0.25 * 2 ** min(failures, 6))
-                    log.warning("redis unavailable; retrying", extra={"error": type(exc).__name__, "in_s": delay})
-                    await asyncio.sleep(delay)
+            await asyncio.gather(*loops)
         finally:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
 
-    async def _poll(self) -> float | None:
-        """Start what is due, cancel what was aborted; the next deferred job's due time (ms) if any."""
-        script = self.pool.register_script(_POLL_LUA)
-        free = self.max_jobs - self.job_counter if self.allow_pick_jobs else 0
-        cutoff = timestamp_ms() + abort_job_max_age if self.allow_abort_jobs else -1
+    async def _retrying(self, poll: Callable[[], Awaitable[None]]) -> None:
+        """One poll; while Redis is unreachable (restarting), keep the running jobs, wait and try again
+        (arq itself would exit)."""
+        failures = 0
+        while True:
+            try:
+                await poll()
+                return
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                failures += 1
+                delay = min(REDIS_RETRY_MAX_S, 0.25 * 2 ** min(failures, 6))
+                log.warning("redis unavailable; retrying", extra={"error": type(exc).__name__, "in_s": delay})
+                await asyncio.sleep(delay)
+
+    def _free(self) -> int:
+        return max(0, self.max_jobs - self.job_counter - self._reserved) if self.allow_pick_jobs else 0
+
+    def _poll_call(self, free: int) -> tuple[list[str], list[int | str]]:
+        abort_max_age = abort_job_max_age if self.allow_abort_jobs else -1
         keys = [self.queue_name, abort_jobs_ss, wake_key(self.queue_name)]
         in_progress_ms = int(self.in_progress_timeout_s * 1000)
         limit = self.queue_read_limit + self.job_counter
+        prefix = job_key_prefix if isinstance(self._pool, _PrefetchingRedis) else ""
+        args: list[int | str] = [timestamp_ms(), free, in_progress_ms, limit, abort_max_age,
+                                 in_progress_key_prefix, prefix, retry_key_prefix, RETRY_KEY_TTL_S]  # fmt: skip
+        return keys, args
+
+    async def _poll(self) -> None:
+        """Poll now, on the ordinary connection."""
+        keys, args = self._poll_call(self._free())
+        await self._take(await self.pool.register_script(_POLL_LUA)(keys=keys, args=args))
+
+    async def _poll_when_slot_frees(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._retrying(self._poll)
+
+    async def _poll_when_woken(self) -> None:
+        """BLPOP the wake-up list (until the fallback poll or the next deferred job is due) with the poll
+        script right behind it on the same connection."""
+        client = _blocking_client(self.redis_settings)
+        try:
+            while True:
+                await self._retrying(lambda: self._blocked_poll(client))
+        finally:
+            await client.aclose()
+
+    async def _blocked_poll(self, client: Redis) -> None:
+        delay = FALLBACK_POLL_S
+        if self._next_due_ms is not None:
+            delay = min(delay, self._next_due_ms / 1000 - time.time())
+        free = self._free()
+        keys, args = self._poll_call(free)
+        self._reserved += free
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                if delay > 0.001:
+                    pipe.execute_command("BLPOP", wake_key(self.queue_name), round(delay, 3))
+                pipe.execute_command("EVALSHA", _POLL_SHA, len(keys), *keys, *args)
+                try:
+                    reply = (await pipe.execute(raise_on_error=False))[-1]
+                except BaseException:
+                    await client.connection_pool.disconnect()  # a reply may still be on its way
+                    raise
+        finally:
+            self._reserved -= free
+        if isinstance(reply, NoScriptError):  # Redis restarted: the script is gone
+            await self.pool.script_load(_POLL_LUA)
+            self._wake.set()  # the wake-up was popped: poll again at once
+            return
+        if isinstance(reply, Exception):
+            raise reply
+        await self._take(reply)
+
+    async def _take(self, reply: list[Any]) -> None:
+        """Start what a poll claimed, cancel what was aborted, note when the next deferred job is due."""
+        claimed, aborts, next_due, waiting, redis_us = reply
+        if int(redis_us) >= self._last_poll_us:  # the later of two polls says whether jobs wait
+            self._last_poll_us = int(redis_us)
+            self._waiting_for_slot = int(waiting) > 0
+            self._next_due_ms = float(next_due) if next_due else None
         prefetching = isinstance(self._pool, _PrefetchingRedis)
-        args: list[int | str] = [timestamp_ms(), free, in_progress_ms, limit, cutoff, in_progress_key_prefix,
-                                 job_key_prefix if prefetching else "", retry_key_prefix, RETRY_KEY_TTL_S]  # fmt: skip
-        claimed, aborts, next_due, waiting = await script(keys=keys, args=args)
-        self._waiting_for_slot = int(waiting) > 0
         for index in range(0, len(claimed), 5):
             job_id, score, job, tries, aborted = claimed[index : index + 5]
             if prefetching:
@@ -292,8 +386,9 @@ class WakeableWorker(Worker):
             if task.done():
                 del self.tasks[job_id]
                 task.result()  # errors in run_job propagate, as in arq
+        if self._waiting_for_slot and self._free() > 0:
+            self._wake.set()
         await self.heart_beat()
-        return float(next_due) if next_due else None
 
     async def _start(self, job_id: str, score: int) -> None:
         await self.sem.acquire()  # free slots were counted from job_counter, which moves with it: no wait
@@ -317,14 +412,6 @@ class WakeableWorker(Worker):
         if aborted:
             self.aborting_tasks.update(aborted)
             await self.pool.zrem(abort_jobs_ss, *aborted)
-
-    async def _sleep_until_woken(self, next_due_ms: float | None) -> None:
-        delay = FALLBACK_POLL_S
-        if next_due_ms is not None:
-            delay = max(0.0, min(delay, next_due_ms / 1000 - time.time()))
-        if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
 
     async def finish_job(
         self,
@@ -362,28 +449,14 @@ class WakeableWorker(Worker):
                 if not done.done():
                     done.set_result(None)
 
-    async def _listen(self) -> None:
-        """Block on the wake-up list on a dedicated connection and set the wake event (the poll
-        script empties the list: one wake-up is enough for a burst)."""
-        key = wake_key(self.queue_name)
-        settings = self.redis_settings
-        assert isinstance(settings, RedisSettings) and isinstance(settings.host, str)
-        client = Redis(
-            host=settings.host, port=settings.port, db=settings.database, password=settings.password,
-            unix_socket_path=settings.unix_socket_path, ssl=settings.ssl, username=settings.username,
-        )  # fmt: skip
-        try:
-            while True:
-                try:
-                    popped = await client.blpop([key], timeout=30)  # type: ignore[misc]
-                except (RedisConnectionError, RedisTimeoutError, OSError):
-                    await asyncio.sleep(0.5)
-                    self._wake.set()
-                    continue
-                if popped is not None:
-                    self._wake.set()
-        finally:
-            await client.aclose()
+
+def _blocking_client(settings: Any) -> Redis:
+    """A connection of its own for the blocked poll (a BLPOP holds its connection until it returns)."""
+    assert isinstance(settings, RedisSettings) and isinstance(settings.host, str)
+    return Redis(
+        host=settings.host, port=settings.port, db=settings.database, password=settings.password,
+        unix_socket_path=settings.unix_socket_path, ssl=settings.ssl, username=settings.username,
+    )  # fmt: skip
 
 
 def _queue_finish(tr: Any, queue: str, item: _Finish) -> None:

@@ -18,7 +18,7 @@ from hub import live
 from hub.db.models import EventKind, JobEvent
 from hub.keys import LIVE, REDIS
 from hub.services import admin
-from jobs.effects import publish_all
+from jobs.effects import apply
 from jobs.lifecycle import Effects
 
 pytestmark = pytest.mark.timeout(30)
@@ -46,7 +46,7 @@ async def _job(hub_client: Client, token: str) -> str:
 async def _publish(hub_client: Client, tenant_id: str, job_id: str, seq: int) -> None:
     event = JobEvent(job_id=uuid.UUID(job_id), seq=seq, kind=EventKind.PROGRESS, attempt=0,
                      data={"progress": seq}, created_at=datetime.now(UTC))  # fmt: skip
-    await publish_all(hub_client.app[REDIS], [(uuid.UUID(tenant_id), Effects(events=[event]))])
+    await apply(hub_client.app[REDIS], uuid.UUID(tenant_id), Effects(events=[event]))
 
 
 async def _viewer(hub_client: Client, token: str, job_id: str | None = None) -> WebSocket:
@@ -141,3 +141,38 @@ async def test_the_subscription_comes_back_after_its_connection_is_killed(hub_cl
         assert event["job_id"] == job_id
         return
     pytest.fail("the live subscription did not come back")
+
+
+async def test_the_hubs_own_events_reach_its_viewers_once_and_other_hubs_through_redis(
+    hub_client: Client, token: str
+) -> None:
+    redis: Redis = hub_client.app[REDIS]
+    origin = hub_client.app[LIVE].origin
+    others = redis.pubsub()
+    await others.psubscribe("gs:events:*")  # what another hub's subscription sees
+    try:
+        ws = await _viewer(hub_client, token)
+        job_id = await _job(hub_client, token)
+        assert [(await _next(ws))["kind"] for _ in range(2)] == ["created", "queued"]
+        with pytest.raises(TimeoutError):
+            await _next(ws, timeout_s=0.5)  # Redis echoed both back to this hub: skipped
+        channels: list[str] = []
+        for _ in range(50):
+            message = await others.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if message is not None:
+                channels.append(message["channel"].decode())
+            elif len(channels) == 2:
+                break
+        assert len(channels) == 2, "each published once"
+        assert all(c.startswith("gs:events:") and c.endswith(f":{job_id}:{origin}") for c in channels)
+    finally:
+        await others.aclose()
+
+
+def test_an_event_is_skipped_only_when_this_hub_published_it() -> None:
+    events = live.LiveEvents(Redis())
+    viewer = events.follow("t1")
+    events.deliver(f"gs:events:t1:j1:{events.origin}", "mine")
+    events.deliver("gs:events:t1:j1:another-hub", "theirs")
+    events.deliver("gs:events:t1:j1", "a worker's")
+    assert [viewer.queue.get_nowait() for _ in range(viewer.queue.qsize())] == ["theirs", "a worker's"]

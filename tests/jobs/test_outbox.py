@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from arq.connections import RedisSettings, create_pool
 
 from hub.db.lifecycle import close_orm, init_orm
 from hub.db.models import OutboxMessage
 from jobs import outbox
+from jobs.effects import EffectApplier
+from jobs.queue import enqueue_many
 
 
 @pytest.fixture
@@ -30,3 +34,28 @@ async def test_purge_deletes_rows_sent_long_ago_and_keeps_the_rest(orm: None) ->
     assert await outbox.purge_sent(older_than_s=86400) == 1
     left = set(await OutboxMessage.all().values_list("dedupe_key", flat=True))
     assert left == {"recent", "unsent"} and rows["old"].dedupe_key not in left
+
+
+async def test_a_row_sent_in_the_background_is_marked_sent_a_moment_later_and_a_relay_meanwhile_adds_nothing(
+    orm: None, redis_url: str
+) -> None:
+    redis = await create_pool(RedisSettings.from_dsn(redis_url))
+    applier = EffectApplier(redis, mark_delay_s=0.3)
+    try:
+        row = await OutboxMessage.create(task="t", payload={}, queue="q:marks", dedupe_key="mark-1",
+                                         available_at=outbox.utcnow())  # fmt: skip
+        applier.send_later([row])
+        for _ in range(100):
+            if await redis.zcard("q:marks"):
+                break
+            await asyncio.sleep(0.01)
+        assert await redis.zcard("q:marks") == 1, "enqueued at once"
+        await row.refresh_from_db()
+        assert row.sent_at is None, "marked later, with whatever else is sent meanwhile"
+        assert await enqueue_many(redis, outbox.enqueue_items([row])) == [False], "a relay meanwhile enqueues nothing"
+        await applier.drain()
+        await row.refresh_from_db()
+        assert row.sent_at is not None
+        assert await redis.zcard("q:marks") == 1
+    finally:
+        await redis.aclose()

@@ -14,7 +14,7 @@ from arq.jobs import Job
 from arq.utils import timestamp_ms
 
 from hub.stores.embedded import start_redis, stop_redis
-from jobs.queue import WakeableWorker, enqueue
+from jobs.queue import Enqueue, WakeableWorker, enqueue, enqueue_many
 
 
 async def _record(ctx: dict[str, Any], sent_at: float) -> None:
@@ -154,3 +154,16 @@ async def test_the_poll_fetches_each_job_it_claims_so_a_run_needs_no_round_trip_
         await asyncio.gather(task, return_exceptions=True)
         await pool.aclose()
         stop_redis(redis)
+
+
+async def test_enqueue_loads_its_script_again_after_redis_forgot_it(redis_url: str) -> None:
+    """After a Redis restart (here SCRIPT FLUSH) the script is gone: the enqueue loads it and runs once."""
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        await pool.script_flush()
+        items = [Enqueue("_record", (1.0,), f"noscript-{i}", "q:noscript") for i in range(3)]
+        assert await enqueue_many(pool, items) == [True, True, True]
+        assert await pool.zcard("q:noscript") == 3
+        assert await enqueue_many(pool, items) == [False, False, False], "each job id once"
+    finally:
+        await pool.aclose()

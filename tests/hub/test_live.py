@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -176,3 +177,30 @@ def test_an_event_is_skipped_only_when_this_hub_published_it() -> None:
     events.deliver("gs:events:t1:j1:another-hub", "theirs")
     events.deliver("gs:events:t1:j1", "a worker's")
     assert [viewer.queue.get_nowait() for _ in range(viewer.queue.qsize())] == ["theirs", "a worker's"]
+
+
+async def test_events_waiting_together_are_written_corked_in_order_and_the_cork_is_released() -> None:
+    from hub.routes.live import _forward
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    corked_while_sending: list[tuple[str, int]] = []
+
+    class Recorder:
+        async def send_str(self, data: str) -> None:
+            corked_while_sending.append((data, server.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK)))
+
+        async def close(self, **_: Any) -> None:
+            corked_while_sending.append(("closed", server.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK)))
+
+    try:
+        viewer = live.Viewer("t1", None)
+        for data in ("a", "b", "c"):
+            viewer.offer(data)
+        viewer.drop()
+        await _forward(viewer, Recorder(), server)  # type: ignore[arg-type]
+        assert corked_while_sending == [("a", 1), ("b", 1), ("c", 1), ("closed", 0)]
+    finally:
+        for sock in (client, server, listener):
+            sock.close()

@@ -345,6 +345,8 @@ class WakeableWorker(Worker):
         if self._next_due_ms is not None:
             delay = min(delay, self._next_due_ms / 1000 - time.time())
         free = self._free()
+        if self._waiting_for_slot and free > 0:
+            delay = 0.0  # due jobs wait and a slot has freed since the last poll: claim now, do not block
         keys, args = self._poll_call(free)
         self._reserved += free
         try:
@@ -359,9 +361,9 @@ class WakeableWorker(Worker):
                     raise
         finally:
             self._reserved -= free
-        if isinstance(reply, NoScriptError):  # Redis restarted: the script is gone
+        if isinstance(reply, NoScriptError):  # Redis restarted: the script is gone (the wake-up was taken)
             await self.pool.script_load(_POLL_LUA)
-            self._wake.set()  # the wake-up was popped: poll again at once
+            await self._poll()
             return
         if isinstance(reply, Exception):
             raise reply

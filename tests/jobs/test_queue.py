@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from arq.jobs import Job
 from arq.utils import timestamp_ms
 
 from hub.stores.embedded import start_redis, stop_redis
-from jobs.queue import Enqueue, WakeableWorker, enqueue, enqueue_many
+from jobs.queue import Enqueue, WakeableWorker, _blocking_client, enqueue, enqueue_many, wake_key
 
 
 async def _record(ctx: dict[str, Any], sent_at: float) -> None:
@@ -166,4 +167,59 @@ async def test_enqueue_loads_its_script_again_after_redis_forgot_it(redis_url: s
         assert await pool.zcard("q:noscript") == 3
         assert await enqueue_many(pool, items) == [False, False, False], "each job id once"
     finally:
+        await pool.aclose()
+
+
+@pytest.mark.timeout(60)
+async def test_a_slot_freed_while_due_jobs_wait_is_filled_without_blocking_for_a_wake_up(redis_url: str) -> None:
+    """The blocked poll sets aside every free slot; when due jobs already wait (no wake-up will come for
+    them) and a slot is free, it claims at once instead of blocking on the wake-up list."""
+    queue = f"q:waiting:{time.monotonic_ns()}"
+    ctx: dict[str, Any] = {"seen": [], "ended": [], "run_s": 0.0}
+    worker = WakeableWorker(functions=[_slow], queue_name=queue, redis_settings=RedisSettings.from_dsn(redis_url),
+                            handle_signals=False, ctx=ctx, keep_result=60, max_jobs=2)  # fmt: skip
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    worker._pool = pool
+    client = _blocking_client(RedisSettings.from_dsn(redis_url))
+    try:
+        await enqueue(pool, "_slow", "waiting", job_id=f"{queue}:1", queue=queue)
+        await pool.delete(wake_key(queue))  # its wake-up was taken by an earlier poll that had no slot
+        worker._waiting_for_slot = True
+        started = time.monotonic()
+        await worker._blocked_poll(client)
+        assert time.monotonic() - started < 1.0, "it blocked on the wake-up list"
+        assert worker.job_counter == 1 and list(worker.tasks) == [f"{queue}:1"], "claimed and started"
+    finally:
+        for running in worker.tasks.values():
+            running.cancel()
+        await client.aclose()
+        await pool.aclose()
+
+
+@pytest.mark.timeout(60)
+async def test_a_busy_queue_never_waits_for_the_fallback_poll(redis_url: str) -> None:
+    """Short jobs through few slots, enqueued while others run: a slot that frees while the blocked poll
+    is being sent again must be filled at once, not after the 2 s fallback poll."""
+    queue = f"q:busy:{time.monotonic_ns()}"
+    ctx: dict[str, Any] = {"seen": [], "ended": [], "run_s": 0.002}
+    worker = WakeableWorker(functions=[_slow], queue_name=queue, redis_settings=RedisSettings.from_dsn(redis_url),
+                            handle_signals=False, ctx=ctx, keep_result=60, max_jobs=2)  # fmt: skip
+    task = asyncio.create_task(worker.main())
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        for i in range(300):
+            await enqueue(pool, "_slow", str(i), job_id=f"{queue}:{i}", queue=queue)
+            if i % 3 == 0:
+                await asyncio.sleep(0.001)
+        while len(ctx["ended"]) < 300 and time.monotonic() - started < 30:
+            await asyncio.sleep(0.01)
+        assert len(ctx["ended"]) == 300
+        starts = sorted(at for _, at in ctx["seen"])
+        gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+        assert max(gaps) < 0.5, f"a job waited {max(gaps):.2f} s for a free slot"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         await pool.aclose()

@@ -13,12 +13,13 @@ from .context import WorkerContext
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0
+RELAY_SETTLED_S = 2.0  # rows younger than this are being sent by the request that wrote them
 PURGE_EVERY_TICKS = 600  # sent outbox rows and chat deliveries older than a day go about every ten minutes
 
 
 async def tick(context: WorkerContext) -> None:
     """One round of every chore (each is one cheap query when there is nothing to do)."""
-    await outbox.relay_once(context.redis)
+    await outbox.relay_once(context.redis, settled_s=RELAY_SETTLED_S)
     await sweeps.reap_lost_workers(context.redis, context.settings.heartbeat_timeout_s)
     for tenant in await Tenant.all().only("id"):
         await sweeps.dispatch_pending(context.redis, tenant.id)

@@ -77,11 +77,18 @@ async def mark_sent(ids: list[int]) -> None:
 _MARK_SENT_SQL = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[]) AND sent_at IS NULL"
 
 
-async def relay_once(redis: ArqRedis, *, horizon_s: float = 60.0) -> int:
-    """Send due (or soon due) unsent rows, a batch at a time; return how many were sent."""
+async def relay_once(redis: ArqRedis, *, horizon_s: float = 60.0, settled_s: float = 0.0) -> int:
+    """Send due (or soon due) unsent rows, a batch at a time; return how many were sent. Rows written
+    less than ``settled_s`` ago are left to the request that wrote them (it sends them after its commit
+    and marks them sent a moment later)."""
+    now = utcnow()
     async with in_transaction() as connection:
         rows = (
-            await OutboxMessage.filter(sent_at__isnull=True, available_at__lte=utcnow() + timedelta(seconds=horizon_s))
+            await OutboxMessage.filter(
+                sent_at__isnull=True,
+                available_at__lte=now + timedelta(seconds=horizon_s),
+                created_at__lte=now - timedelta(seconds=settled_s),
+            )
             .order_by("id")
             .limit(RELAY_BATCH)
             .select_for_update(skip_locked=True)

@@ -59,3 +59,27 @@ async def test_a_row_sent_in_the_background_is_marked_sent_a_moment_later_and_a_
         assert await redis.zcard("q:marks") == 1
     finally:
         await redis.aclose()
+
+
+async def test_the_relay_sends_unsent_rows_and_leaves_fresh_ones_to_the_request_that_wrote_them(
+    orm: None, redis_url: str
+) -> None:
+    redis = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        now = outbox.utcnow()
+        rows = {
+            name: await OutboxMessage.create(
+                task="t", payload={}, queue="q:relay", dedupe_key=f"relay-{name}", available_at=now
+            )
+            for name in ("stranded", "fresh")
+        }
+        await OutboxMessage.filter(id=rows["stranded"].id).update(created_at=now - timedelta(seconds=5))
+        assert await outbox.relay_once(redis, settled_s=2.0) == 1
+        assert await redis.zrange("q:relay", 0, -1) == [b"relay-stranded"]
+        for row in rows.values():
+            await row.refresh_from_db()
+        assert rows["stranded"].sent_at is not None and rows["fresh"].sent_at is None
+        assert await outbox.relay_once(redis) == 1, "without the delay, the fresh row goes too"
+        assert await redis.zcard("q:relay") == 2
+    finally:
+        await redis.aclose()

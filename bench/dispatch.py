@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -24,7 +25,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from bench.stack import Stack, new_workdir, summary
+from bench.stack import Stack, cpu_by_role, new_workdir, summary
 from jobs.queue import WakeableWorker, enqueue
 
 TIME_SERVER = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server_time"])
@@ -263,9 +264,14 @@ async def main(quick: bool) -> None:
         jobs = 500 if quick else 2000
         print(f"3. throughput, {jobs} jobs, concurrency 16", flush=True)
         raw = await raw_arq_throughput(stack.redis_url, jobs)
+        before = cpu_by_role(stack)
         ours = await hub_throughput(stack, jobs, 16)
+        after = cpu_by_role(stack)
         print(f"   raw arq no-op jobs              {raw:.0f} jobs/s")
         print(f"   demo.echo through hub + agent   {ours:.0f} jobs/s ({ours / raw:.0%} of raw arq)")
+        used = {role: (after[role] - before.get(role, 0.0)) / jobs * 1000 for role in after}
+        split = ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(used.items(), key=lambda kv: -kv[1]) if ms >= 0.01)
+        print(f"   CPU per job, ms                 {sum(used.values()):.2f} ({split}) on {os.cpu_count()} cores")
     finally:
         await stack.stop()
 

@@ -130,6 +130,37 @@ class Stack:
             self.embedded.stop()
 
 
+def _role(command: str) -> str:
+    for marker, role in (("hub.cli hub", "hub"), ("hub.cli worker", "hub worker"), ("hub.cli agent", "agent"),
+                         ("mcp_servers.demo", "demo server"), ("mcp_server_time", "time server"),
+                         ("postgres", "postgres"), ("redis-server", "redis")):  # fmt: skip
+        if marker in command:
+            return role
+    return "other"
+
+
+def cpu_by_role(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by each kind of process of ``stack`` (its children, their children, the
+    embedded stores in its work directory) and by this benchmark process."""
+    import psutil
+
+    me = psutil.Process()
+    spawned = [psutil.Process(p.pid) for p in stack.processes if p.poll() is None]
+    processes = {p.pid: p for parent in spawned for p in [parent, *parent.children(recursive=True)]}
+    for process in psutil.process_iter(["cmdline"]):
+        if str(stack.workdir) in " ".join(process.info["cmdline"] or []):  # a store's server and its backends
+            for store in [process, *process.children(recursive=True)]:
+                processes.setdefault(store.pid, store)
+    used = {"benchmark client": sum(me.cpu_times()[:2])}
+    for process in processes.values():
+        try:
+            role, seconds = _role(" ".join(process.cmdline())), sum(process.cpu_times()[:2])
+        except psutil.Error:
+            continue
+        used[role] = used.get(role, 0.0) + seconds
+    return used
+
+
 def new_workdir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="gs-bench-"))
     path.chmod(0o755)

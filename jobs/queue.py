@@ -3,8 +3,9 @@
 arq finds work by polling a sorted set (``poll_delay``, 0.5 s by default): dispatch latency is
 then half the poll interval on average, and a short interval polls Redis constantly. Here every
 enqueue also pushes to a small wake-up list beside the queue; the worker blocks on that list
-(BLPOP, no traffic while idle) and polls the moment something arrives. A slow fallback poll,
-shortened to the next deferred job's due time, covers retries scheduled for later."""
+(BLPOP, no traffic while idle) with its poll queued behind it on the same connection, so Redis
+polls the moment something arrives. A slow fallback poll, shortened to the next deferred job's due
+time, covers retries scheduled for later."""
 
 from __future__ import annotations
 

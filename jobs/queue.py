@@ -68,7 +68,7 @@ if ARGV[5] == '1' then
 end
 return 1
 """
-_ENQUEUE_SHA = hashlib.sha1(_ENQUEUE_LUA.encode(), usedforsecurity=False).hexdigest()  # Redis names scripts so
+_ENQUEUE_SHA = hashlib.sha1(_ENQUEUE_LUA.encode(), usedforsecurity=False).hexdigest()  # its name in Redis
 
 
 async def enqueue(
@@ -320,10 +320,32 @@ class WakeableWorker(Worker):
                                  in_progress_key_prefix, prefix, retry_key_prefix, RETRY_KEY_TTL_S]  # fmt: skip
         return keys, args
 
-    async def _poll(self) -> None:
-        """Poll now, on the ordinary connection."""
-        keys, args = self._poll_call(self._free())
-        await self._take(await self.pool.register_script(_POLL_LUA)(keys=keys, args=args))
+    async def _poll(self, client: Redis | None = None, block_s: float = 0.0) -> None:
+        """Claim what is due. With ``client`` (the blocked poll's own connection) and ``block_s``, the poll
+        waits behind a BLPOP of the wake-up list of up to ``block_s``; the free slots it may fill are set
+        aside meanwhile."""
+        free = self._free()
+        keys, args = self._poll_call(free)
+        self._reserved += free
+        try:
+            async with (client or self.pool).pipeline(transaction=False) as pipe:
+                if block_s > 0.001:
+                    pipe.execute_command("BLPOP", wake_key(self.queue_name), round(block_s, 3))
+                pipe.execute_command("EVALSHA", _POLL_SHA, len(keys), *keys, *args)
+                try:
+                    reply = (await pipe.execute(raise_on_error=False))[-1]
+                except BaseException:
+                    if client is not None:
+                        await client.connection_pool.disconnect()  # a reply may still be on its way
+                    raise
+        finally:
+            self._reserved -= free
+        if isinstance(reply, NoScriptError):  # Redis restarted: the script is gone (a wake-up was taken)
+            await self.pool.script_load(_POLL_LUA)
+            return await self._poll()
+        if isinstance(reply, Exception):
+            raise reply
+        await self._take(reply)
 
     async def _poll_when_slot_frees(self) -> None:
         while True:
@@ -333,42 +355,22 @@ class WakeableWorker(Worker):
 
     async def _poll_when_woken(self) -> None:
         """BLPOP the wake-up list (until the fallback poll or the next deferred job is due) with the poll
-        script right behind it on the same connection."""
+        script right behind it on a connection of its own."""
         client = _blocking_client(self.redis_settings)
         try:
             while True:
-                await self._retrying(lambda: self._blocked_poll(client))
+                await self._retrying(lambda: self._poll(client, self._block_s()))
         finally:
             await client.aclose()
 
-    async def _blocked_poll(self, client: Redis) -> None:
-        delay = FALLBACK_POLL_S
-        if self._next_due_ms is not None:
-            delay = min(delay, self._next_due_ms / 1000 - time.time())
-        free = self._free()
-        if self._waiting_for_slot and free > 0:
-            delay = 0.0  # due jobs wait and a slot has freed since the last poll: claim now, do not block
-        keys, args = self._poll_call(free)
-        self._reserved += free
-        try:
-            async with client.pipeline(transaction=False) as pipe:
-                if delay > 0.001:
-                    pipe.execute_command("BLPOP", wake_key(self.queue_name), round(delay, 3))
-                pipe.execute_command("EVALSHA", _POLL_SHA, len(keys), *keys, *args)
-                try:
-                    reply = (await pipe.execute(raise_on_error=False))[-1]
-                except BaseException:
-                    await client.connection_pool.disconnect()  # a reply may still be on its way
-                    raise
-        finally:
-            self._reserved -= free
-        if isinstance(reply, NoScriptError):  # Redis restarted: the script is gone (the wake-up was taken)
-            await self.pool.script_load(_POLL_LUA)
-            await self._poll()
-            return
-        if isinstance(reply, Exception):
-            raise reply
-        await self._take(reply)
+    def _block_s(self) -> float:
+        """How long the blocked poll may wait for a wake-up: until the fallback poll or the next deferred
+        job, and not at all when due jobs wait and a slot has freed since the last poll."""
+        if self._waiting_for_slot and self._free() > 0:
+            return 0.0
+        if self._next_due_ms is None:
+            return FALLBACK_POLL_S
+        return min(FALLBACK_POLL_S, self._next_due_ms / 1000 - time.time())
 
     async def _take(self, reply: list[Any]) -> None:
         """Start what a poll claimed, cancel what was aborted, note when the next deferred job is due."""
@@ -456,10 +458,12 @@ class WakeableWorker(Worker):
 def _blocking_client(settings: Any) -> Redis:
     """A connection of its own for the blocked poll (a BLPOP holds its connection until it returns)."""
     assert isinstance(settings, RedisSettings) and isinstance(settings.host, str)
-    return Redis(
+    client = Redis(
         host=settings.host, port=settings.port, db=settings.database, password=settings.password,
         unix_socket_path=settings.unix_socket_path, ssl=settings.ssl, username=settings.username,
     )  # fmt: skip
+    pack_with_hiredis(client.connection_pool)
+    return client
 
 
 def _queue_finish(tr: Any, queue: str, item: _Finish) -> None:

@@ -323,12 +323,12 @@ async def _apply_result(connection: Any, job: Job, body: ReportResult) -> lifecy
 
 
 async def report_results(
-    worker: Agent, items: list[ResultItem], effects: lifecycle.Effects, started: dict[UUID, StartAnswer] | None = None
+    worker: Agent, items: list[ResultItem], effects: lifecycle.Effects, started: dict[UUID, StartAnswer]
 ) -> list[ResultAnswer]:
     """Record run results, idempotently by (job, attempt): the successes in one statement, the rest (and
     any success that statement did not take: duplicates, cancellations) one by one on the general path.
-    ``started`` answers the starts of the items marked ``start``: the result of a refused one is ignored."""
-    starts = [(started or {}).get(item.job_id) if item.start else None for item in items]
+    ``started`` answers the start of every item marked ``start``: the result of a refused one is ignored."""
+    starts = [started[item.job_id] if item.start else None for item in items]
     kept = [start is None or start.run for start in starts]
     wins = [(fastpath.Run(item.job_id, item.attempt), {"outputs": item.outputs, "structured": item.structured})
             for item, keep in zip(items, kept, strict=True) if keep and item.outcome == "succeeded"]  # fmt: skip
@@ -337,9 +337,7 @@ async def report_results(
     moved = {event.job_id for event in done.events}  # type: ignore[attr-defined]
     answers = []
     for item, start in zip(items, starts, strict=True):
-        if item.start and start is None:
-            answer = ResultAnswer(job_id=item.job_id, started=False, reason="not started", error="not started")
-        elif start is not None and not start.run:
+        if start is not None and not start.run:
             answer = ResultAnswer(job_id=item.job_id, started=False, reason=start.reason, error=start.error)
         else:
             answer = await _result_answer(worker, item, moved, effects)
@@ -373,7 +371,7 @@ async def report_result(request: web.Request) -> web.Response:
     worker = await authenticate_agent(request)
     body = await read_json(request, ReportResult)
     effects = lifecycle.Effects()
-    [answer] = await report_results(worker, [ResultItem(job_id=_job_id(request), **body.model_dump())], effects)
+    [answer] = await report_results(worker, [ResultItem(job_id=_job_id(request), **body.model_dump())], effects, {})
     request.app[JOBS].effects.apply_later(worker.tenant_id, effects)
     if answer.error is not None:
         raise NotFound(answer.error)

@@ -84,17 +84,15 @@ def _corked(sock: Any) -> Iterator[None]:
     """Hold back partial packets while writing (Linux TCP_CORK; elsewhere, or on a socket that is not
     TCP, writes go out as they are made)."""
     cork = getattr(socket, "TCP_CORK", None)
-    try:
-        if sock is not None and cork is not None:
+    corked = False
+    if sock is not None and cork is not None:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
-        else:
-            sock = None
-    except OSError:
-        sock = None
+            corked = True
     try:
         yield
     finally:
-        if sock is not None:
+        if corked:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
 

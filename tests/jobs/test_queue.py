@@ -186,12 +186,11 @@ async def test_a_slot_freed_while_due_jobs_wait_is_filled_without_blocking_for_a
         await pool.delete(wake_key(queue))  # its wake-up was taken by an earlier poll that had no slot
         worker._waiting_for_slot = True
         started = time.monotonic()
-        await worker._blocked_poll(client)
+        await worker._poll(client, worker._block_s())
         assert time.monotonic() - started < 1.0, "it blocked on the wake-up list"
         assert worker.job_counter == 1 and list(worker.tasks) == [f"{queue}:1"], "claimed and started"
     finally:
-        for running in worker.tasks.values():
-            running.cancel()
+        await asyncio.wait_for(asyncio.gather(*worker.tasks.values(), return_exceptions=True), 10)
         await client.aclose()
         await pool.aclose()
 

@@ -127,7 +127,8 @@ class StatusMessage:
 
 @dataclass(frozen=True)
 class ResultMessage:
-    """What a finished job returned; ``error`` says why when ``ok`` is false."""
+    """What a finished job returned; ``error`` says why when ``ok`` is false, and ``state`` how it ended
+    when that was not a plain failure (cancelled, timed out)."""
 
     job_id: str
     tool: str
@@ -137,10 +138,20 @@ class ResultMessage:
     attachments: Sequence[Attachment] = ()
     duration_s: float = 0.0
     error: str | None = None
+    state: JobState | None = None
 
     def __post_init__(self) -> None:
         # Stored as a tuple so that the message stays immutable and compares equal however it was built.
         object.__setattr__(self, "attachments", tuple(self.attachments))
+        if self.state is not None and (not self.state.finished or self.ok != (self.state is JobState.SUCCEEDED)):
+            raise ValueError(f"a result that is {'ok' if self.ok else 'not ok'} cannot end {self.state.value}")
+
+    @property
+    def final_state(self) -> JobState:
+        """How the job ended: ``state`` when given, else succeeded or failed by ``ok``."""
+        if self.state is not None:
+            return self.state
+        return JobState.SUCCEEDED if self.ok else JobState.FAILED
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import math
 from enum import StrEnum
 from typing import Final
 
-from bot.ports import Progress, StatusMessage
+from bot.ports import JobState, Progress, ResultMessage, StatusMessage
 
 BAR_FILL: Final = "#"
 BAR_EMPTY: Final = "-"
@@ -104,3 +104,9 @@ def format_duration(seconds: float) -> str:
     if whole < 3600:
         return f"{whole // 60} min {whole % 60:02d} s"
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def outcome_phrase(result: ResultMessage) -> str:
+    """``succeeded in 1.2 s``, ``failed after 3.0 s``, ``cancelled after 2.4 s``, ``timed out after 1 min 00 s``."""
+    state, duration = result.final_state, format_duration(result.duration_s)
+    return f"succeeded in {duration}" if state is JobState.SUCCEEDED else f"{state.label} after {duration}"

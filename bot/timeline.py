@@ -78,7 +78,9 @@ def apply_event(timeline: Timeline, event: Mapping[str, Any]) -> Timeline:
     if kind in ("queued", "started") and data.get("worker"):
         updated = replace(updated, worker=str(data["worker"]))
     if kind == "progress" and (progress := _progress(data)) is not None:
-        updated = replace(updated, progress=progress, step=progress.message or updated.step)
+        # The bar shows its own message; the step keeps the last message only while the bar has none.
+        last = (timeline.progress.message if timeline.progress else None) or timeline.step
+        updated = replace(updated, progress=progress, step=None if progress.message else last)
     elif kind == "retried":
         updated = replace(updated, state=JobState.QUEUED, progress=None, step=f"retrying: {data.get('reason', '')}")
     elif kind == "approval_requested":
@@ -117,6 +119,7 @@ def result_message(
         job_id=timeline.job_id, tool=timeline.tool, ok=timeline.state is JobState.SUCCEEDED,
         text="\n".join(texts + links), structured=(result or {}).get("structured"), attachments=attachments,
         duration_s=timeline.elapsed_s(now), error=None if timeline.state is JobState.SUCCEEDED else timeline.error,
+        state=timeline.state if timeline.state.finished else None,
     )  # fmt: skip
 
 

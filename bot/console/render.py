@@ -8,7 +8,7 @@ from typing import Final
 
 from bot.commands.values import format_arguments
 from bot.ports import ApprovalPrompt, Attachment, ChatReply, JobState, ResultMessage, StatusMessage
-from bot.progress import format_duration, render_bar
+from bot.progress import format_duration, outcome_phrase, render_bar
 
 ConsoleMessage = StatusMessage | ResultMessage | Attachment | ApprovalPrompt | ChatReply
 
@@ -68,14 +68,15 @@ def render_status(status: StatusMessage, *, color: bool = False) -> list[str]:
 
 def render_result(result: ResultMessage, *, color: bool = False) -> list[str]:
     """The outcome line with the duration, the result text (or structured JSON) and the attachments."""
-    head = _job(result.job_id, result.tool, color)
-    duration = format_duration(result.duration_s)
+    head, state = _job(result.job_id, result.tool, color), result.final_state
+    label = state.label
+    outcome = _paint(label, _STATE_STYLES[state], color) + outcome_phrase(result)[len(label) :]
     if result.ok:
-        lines = [f"{head}: {_paint('succeeded', 'green', color)} in {duration}"]
+        lines = [f"{head}: {outcome}"]
     else:
         error = (result.error or "").splitlines() or [""]
-        first = f": {_safe(error[0])}" if error[0] else ""
-        lines = [f"{head}: {_paint('failed', 'red', color)} after {duration}{first}"]
+        first = f": {_safe(error[0])}" if error[0] and error[0] != label else ""
+        lines = [f"{head}: {outcome}{first}"]
         lines += [INDENT + _safe(line) for line in error[1:]]
     if result.text:
         lines += [INDENT + _safe(line) for line in result.text.splitlines()]

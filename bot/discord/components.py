@@ -32,7 +32,7 @@ from bot.discord.limits import (
     text_embeds,
 )
 from bot.ports import ApprovalPrompt, Attachment, ChatReply, JobState, ResultMessage, StatusMessage
-from bot.progress import format_duration, render_bar
+from bot.progress import format_duration, outcome_phrase, render_bar
 
 __all__ = [
     "CUSTOM_ID_PREFIX",
@@ -149,10 +149,9 @@ def status_message(status: StatusMessage) -> dict[str, Any]:
 
 def result_message(result: ResultMessage) -> RenderedResult:
     """A finished job's result as an embed; text beyond Discord's limits goes out in full as attached files."""
-    outcome = "succeeded in" if result.ok else "failed after"
     embed: dict[str, Any] = {
-        "title": clip(f"{result.tool} {outcome} {format_duration(result.duration_s)}", MAX_EMBED_TITLE_CHARS),
-        "color": int(Colour.GREEN if result.ok else Colour.RED),
+        "title": clip(f"{result.tool} {outcome_phrase(result)}", MAX_EMBED_TITLE_CHARS),
+        "color": int(_STATE_LOOK[result.final_state][1]),
         "footer": {"text": _job_label(result.job_id)},
     }
     if result.attachments:

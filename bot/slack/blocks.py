@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 from bot.commands import format_arguments
 from bot.console.render import JOB_ID_CHARS, format_size
 from bot.ports import ApprovalPrompt, Attachment, ChatReply, JobState, ResultMessage, StatusMessage
-from bot.progress import format_duration, render_bar
+from bot.progress import format_duration, outcome_phrase, render_bar
 from bot.slack.mrkdwn import clip, escape, is_user_id, mention, raw_length, split_escaped
 
 BlockDict = dict[str, Any]
@@ -203,11 +203,10 @@ def _approval_body(prompt: ApprovalPrompt, emoji: str, status: str) -> list[Bloc
 
 
 def _result_head(result: ResultMessage, *, plain: bool = False) -> str:
-    duration = format_duration(result.duration_s)
-    outcome = f"succeeded in {duration}" if result.ok else f"failed after {duration}"
+    outcome = outcome_phrase(result)
     if plain:
         return f"{_short(result.tool)} {outcome}"
-    emoji = _STATE_EMOJI[JobState.SUCCEEDED if result.ok else JobState.FAILED]
+    emoji = _STATE_EMOJI[result.final_state]
     return f"{emoji} {_tool(result.tool)}: {outcome}"
 
 

@@ -304,12 +304,15 @@ async def _apply_result(connection: Any, job: Job, body: ReportResult) -> lifecy
     cancel_asked = (
         await JobEvent.filter(job_id=job.id, kind=EventKind.CANCEL_REQUESTED, attempt=job.attempt)
         .using_db(connection)
-        .exists()
+        .first()
     )
     if body.outcome == "succeeded":
         await lifecycle.finish(connection, job, JobStatus.SUCCEEDED, {"outputs": len(body.outputs)}, effects)
     elif body.outcome == "cancelled" or (cancel_asked and body.outcome in ("failed", "timed_out")):
-        await lifecycle.finish(connection, job, JobStatus.CANCELLED, {"error": body.error or "cancelled"}, effects)
+        by = (cancel_asked.data or {}).get("by") if cancel_asked is not None else None
+        reason = f"cancelled by {by}" if by else body.error or "cancelled"
+        await lifecycle.finish(connection, job, JobStatus.CANCELLED, {"error": reason, **({"by": by} if by else {})},
+                               effects)  # fmt: skip
     elif body.outcome == "tool_error" or not body.retryable:
         await lifecycle.finish(connection, job, JobStatus.FAILED, {"error": body.error or "tool error"}, effects)
     else:

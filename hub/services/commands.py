@@ -21,6 +21,7 @@ from bot.commands import (
     tool_usage,
 )  # fmt: skip
 from hub.db.models import Job, Origin, Worker
+from hub.db.models import JobStatus as State
 from hub.errors import NotFound
 from hub.security.roles import Permissions
 from hub.services import jobs as job_service
@@ -104,6 +105,21 @@ async def _run(services: JobServices, requester: Requester, command: RunTool) ->
     return CommandOutcome(f"Queued {job.tool} as job {short_id(job)}{waiting}", True, job, follow=True)
 
 
+async def _cancel(services: JobServices, requester: Requester, job: Job) -> CommandOutcome:
+    """Cancel, and say what happened: cancelled now, asked of the agent running it, or too late."""
+    if job.status.finished:
+        already = job.status is State.CANCELLED
+        return CommandOutcome(f"{describe(job)} (already finished: nothing to cancel)", already, job)
+    job = await services.cancel(requester.tenant_id, job.id, by=requester.identity)
+    if job.status is State.CANCELLED:
+        return CommandOutcome(f"Cancelled job {short_id(job)} ({job.tool})", True, job)
+    if job.status.finished:  # it finished in between
+        return CommandOutcome(f"{describe(job)} (finished before the cancellation: nothing to cancel)", False, job)
+    return CommandOutcome(
+        f"Cancelling job {short_id(job)} ({job.tool}): its agent was asked to stop the call", True, job
+    )
+
+
 async def _login(requester: Requester) -> CommandOutcome:
     """A one-time, short-lived link binding this chat identity to whoever signs in through it."""
     if requester.sign_in_url is None:
@@ -135,8 +151,7 @@ async def execute(services: JobServices, requester: Requester, command: Command)
                 job = await job_service.find_job(requester.tenant_id, ref)
                 if (refused := _refusal(requester, job.tool)) is not None:
                     return refused
-                job = await services.cancel(requester.tenant_id, job.id, by=requester.identity)
-                return CommandOutcome(describe(job), True, job)
+                return await _cancel(services, requester, job)
             case Login():
                 return await _login(requester)
     except CommandError as error:

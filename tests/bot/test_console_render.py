@@ -192,3 +192,20 @@ def test_sizes_use_powers_of_1000() -> None:
         "10.0 TB",
         "10000.0 TB",
     ]
+
+
+def test_a_cancelled_or_timed_out_result_says_so_instead_of_failed() -> None:
+    cancelled = ResultMessage(JOB_ID, "demo.sleep", False, "", duration_s=2.4, error="cancelled by console:me",
+                              state=JobState.CANCELLED)  # fmt: skip
+    timed_out = ResultMessage(JOB_ID, "demo.sleep", False, "", duration_s=61, error="no progress for 60 s",
+                              state=JobState.TIMED_OUT)  # fmt: skip
+
+    assert render_result(cancelled) == ["job 1b4e28ba demo.sleep: cancelled after 2.4 s: cancelled by console:me"]
+    assert render_result(timed_out) == ["job 1b4e28ba demo.sleep: timed out after 1 min 01 s: no progress for 60 s"]
+    assert "\x1b[33mcancelled\x1b[0m after 2.4 s" in render_result(cancelled, color=True)[0]  # yellow, not red
+
+
+def test_an_error_that_only_repeats_the_state_is_not_shown_twice() -> None:
+    result = ResultMessage(JOB_ID, "demo.sleep", False, "", duration_s=1, error="cancelled", state=JobState.CANCELLED)
+
+    assert render_result(result) == ["job 1b4e28ba demo.sleep: cancelled after 1.0 s"]

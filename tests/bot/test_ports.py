@@ -114,3 +114,19 @@ def test_result_attachments_are_stored_immutably_and_compare_equal_however_built
 
     assert from_list == from_tuple
     assert from_list.attachments == (image,)
+
+
+def test_a_result_ends_succeeded_or_failed_by_ok_unless_its_state_says_more() -> None:
+    assert ResultMessage("j", "t.x", True, "").final_state is JobState.SUCCEEDED
+    assert ResultMessage("j", "t.x", False, "").final_state is JobState.FAILED
+    assert ResultMessage("j", "t.x", False, "", state=JobState.CANCELLED).final_state is JobState.CANCELLED
+    assert ResultMessage("j", "t.x", False, "", state=JobState.TIMED_OUT).final_state is JobState.TIMED_OUT
+
+
+@pytest.mark.parametrize(
+    ("ok", "state"),
+    [(True, JobState.CANCELLED), (False, JobState.SUCCEEDED), (False, JobState.RUNNING), (True, JobState.QUEUED)],
+)
+def test_a_result_refuses_a_state_that_contradicts_it(ok: bool, state: JobState) -> None:
+    with pytest.raises(ValueError, match="cannot end"):
+        ResultMessage("j", "t.x", ok, "", state=state)

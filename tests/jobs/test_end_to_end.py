@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import sys
+from typing import Any
 
 import pytest
 
@@ -98,16 +99,27 @@ async def test_unknown_tool_and_bad_arguments_are_refused_with_help(swarm: Swarm
     assert body["jobs"] == [], "a refused request must create nothing"
 
 
+async def _command(swarm: Swarm, text: str) -> dict[str, Any]:
+    status, answer = await swarm.api("POST", "/api/v1/console/commands", json={"text": text})
+    assert status == 200, answer
+    return dict(answer)
+
+
 async def test_cancel_reaches_the_running_call(swarm: Swarm) -> None:
     await swarm.add_agent("garage-1", demo_stdio_config())
     await swarm.wait_tools()
     job_id = await swarm.submit("demo.sleep", seconds=30, report_progress=True)
     await swarm.wait_job(job_id, statuses={"running"})
-    status, _ = await swarm.api("POST", f"/api/v1/jobs/{job_id}/cancel")
-    assert status == 200
+    answer = await _command(swarm, f"/swarm cancel {job_id[:8]}")
+    assert answer["ok"] and answer["reply"].startswith(f"Cancelling job {job_id[:8]} (demo.sleep)"), answer
     job = await swarm.wait_job(job_id, timeout_s=15)
     assert job["status"] == "cancelled"
     assert [e["kind"] for e in job["events"]][-2:] == ["cancel_requested", "cancelled"]
+    who = _events(job, "cancel_requested")[0]["data"]["by"]  # type: ignore[index]
+    assert job["error"] == f"cancelled by {who}" and who.startswith("console:")
+    again = await _command(swarm, f"/swarm cancel {job_id[:8]}")
+    assert again["ok"] and "already finished" in again["reply"], again
+    assert len(_events(await swarm.job(job_id), "cancel_requested")) == 1, "a second cancel must change nothing"
     after = await swarm.wait_job(await swarm.submit("demo.echo", text="still fine"))
     assert after["status"] == "succeeded", "the session must stay usable after a cancellation"
 

@@ -390,3 +390,19 @@ def test_no_message_can_ping_anyone_and_all_are_within_limits(payload: dict[str,
     assert payload["allowed_mentions"] == NO_MENTIONS
     assert_within_limits(payload)
     json.dumps(payload)  # plain JSON types only
+
+
+@pytest.mark.parametrize(
+    ("state", "title", "colour"),
+    [(JobState.CANCELLED, "demo.sleep cancelled after 2.4 s", 0x95A5A6),
+     (JobState.TIMED_OUT, "demo.sleep timed out after 2.4 s", 0xED4245)],
+)  # fmt: skip
+def test_a_cancelled_or_timed_out_result_is_titled_and_coloured_by_its_state(
+    state: JobState, title: str, colour: int
+) -> None:
+    result = ResultMessage(JOB_ID, "demo.sleep", False, "", duration_s=2.4, error="cancelled by discord:G:U",
+                           state=state)  # fmt: skip
+
+    embed = result_message(result).payload["embeds"][0]
+
+    assert (embed["title"], embed["color"]) == (title, colour)

@@ -332,3 +332,18 @@ def test_results_of_any_size_and_shape_stay_within_slacks_limits(size: int, shap
     shown = sum(len(t) for b in rendered.blocks if b["type"] == "section" for t in [b["text"]["text"]])
     assert shown <= MAX_INLINE_CHARS + 200  # the head line and code fences on top of the text itself
     assert all(f.content == text for f in rendered.files)
+
+
+@pytest.mark.parametrize(
+    ("state", "head"),
+    [(JobState.CANCELLED, ":no_entry_sign: *demo.sleep*: cancelled after 2.4 s"),
+     (JobState.TIMED_OUT, ":alarm_clock: *demo.sleep*: timed out after 2.4 s")],
+)  # fmt: skip
+def test_a_cancelled_or_timed_out_result_is_headed_by_its_own_state(state: JobState, head: str) -> None:
+    result = ResultMessage(JOB_ID, "demo.sleep", False, "", duration_s=2.4, error="cancelled by slack:T:U", state=state)
+
+    rendered = result_blocks(result)
+
+    assert rendered.blocks[0] == section(head)
+    assert rendered.text.startswith(f"demo.sleep {state.label} after 2.4 s")
+    valid(rendered.blocks)

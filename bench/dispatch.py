@@ -197,6 +197,34 @@ async def raw_arq_throughput(redis_url: str, n: int) -> float:
     return n / elapsed
 
 
+async def sdk_alone_throughput(n: int, concurrency: int) -> tuple[float, float, float]:
+    """The MCP SDK's own share: ``demo.echo`` called straight on a warm stdio session, ``concurrency`` calls at
+    a time. Returns calls/s and the CPU ms per call of the client (this process) and of the server."""
+    import psutil
+
+    params = StdioServerParameters(command=sys.executable, args=["-m", DEMO])
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        me = psutil.Process()
+        server = me.children(recursive=True)
+        for _ in range(20):
+            await session.call_tool("echo", {"text": "x"})
+        remaining = [n]
+
+        async def caller() -> None:
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                await session.call_tool("echo", {"text": "x"})
+
+        def cpu() -> tuple[float, float]:
+            return sum(me.cpu_times()[:2]), sum(sum(p.cpu_times()[:2]) for p in server)
+
+        (client_before, server_before), started = cpu(), time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        elapsed, (client_after, server_after) = time.perf_counter() - started, cpu()
+    return n / elapsed, (client_after - client_before) / n * 1000, (server_after - server_before) / n * 1000
+
+
 async def hub_throughput(stack: Stack, n: int, concurrency: int) -> float:
     finished = Finished()
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {stack.token}"}) as session:
@@ -272,6 +300,9 @@ async def main(quick: bool) -> None:
         used = {role: (after[role] - before.get(role, 0.0)) / jobs * 1000 for role in after}
         split = ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(used.items(), key=lambda kv: -kv[1]) if ms >= 0.01)
         print(f"   CPU per job, ms                 {sum(used.values()):.2f} ({split}) on {os.cpu_count()} cores")
+        rate, client_ms, server_ms = await sdk_alone_throughput(jobs, 16)
+        print(f"   MCP SDK alone, demo.echo        {rate:.0f} calls/s, CPU per call {client_ms + server_ms:.2f} ms "
+              f"(client {client_ms:.2f}, server {server_ms:.2f}): the MCP share of a job, at best")  # fmt: skip
     finally:
         await stack.stop()
 

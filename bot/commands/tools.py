@@ -36,7 +36,8 @@ def tool_usage(info: ToolInfo) -> str:
     for name, prop in properties.items():
         if name not in required:
             words.append(f"[{name}=<{_type_hint(prop, schema)}>{_default_hint(prop)}]")
-    if not properties and schema.get("additionalProperties") is not False:
+    # A schema that declares no properties at all takes any; ``"properties": {}`` declares that there are none.
+    if "properties" not in schema and schema.get("additionalProperties") is not False:
         words.append("[key=value ...]")
     return " ".join(words)
 

@@ -70,7 +70,7 @@ def render_result(result: ResultMessage, *, color: bool = False) -> list[str]:
     """The outcome line with the duration, the result text (or structured JSON) and the attachments."""
     head, state = _job(result.job_id, result.tool, color), result.final_state
     label = state.label
-    outcome = _paint(label, _STATE_STYLES[state], color) + outcome_phrase(result)[len(label) :]
+    outcome = _paint(label, _STATE_STYLES[state], color) + outcome_phrase(result).removeprefix(label)
     if result.ok:
         lines = [f"{head}: {outcome}"]
     else:
@@ -94,7 +94,7 @@ def render_attachment(attachment: Attachment, *, color: bool = False) -> list[st
     remote = "://" in attachment.url_or_path
     line = f"{attachment.kind} at {where}" if remote else f"saved {attachment.kind} to {where}"
     line += f" ({format_size(attachment.size_bytes)})"
-    if attachment.alt_text:
+    if attachment.alt_text and attachment.alt_text != attachment.name:  # the name is in the path already
         line += f": {_safe(attachment.alt_text)}"
     return [line]
 

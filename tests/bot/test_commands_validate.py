@@ -239,3 +239,7 @@ def test_usage_shows_required_then_optional_arguments_with_their_defaults() -> N
 def test_usage_of_a_tool_without_declared_properties_takes_any_key_value() -> None:
     assert tool_usage(ToolInfo("x", "y", "", {"type": "object"})) == "tool x.y [key=value ...]"
     assert tool_usage(ToolInfo("x", "y", "", {"type": "object", "additionalProperties": False})) == "tool x.y"
+
+
+def test_usage_of_a_tool_that_declares_no_arguments_offers_none() -> None:
+    assert tool_usage(ToolInfo("demo", "pid", "", {"type": "object", "properties": {}})) == "tool demo.pid"

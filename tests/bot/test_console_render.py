@@ -124,6 +124,8 @@ def test_attachments_saved_locally_say_where() -> None:
     document = Attachment("report.pdf", "application/pdf", 999, "./out/report.pdf", AttachmentKind.FILE)
 
     assert render_attachment(document) == ["saved file to ./out/report.pdf (999 B)"]
+    named = Attachment("chart.png", "image/png", 10, "./out/chart.png", AttachmentKind.IMAGE, alt_text="chart.png")
+    assert render_attachment(named) == ["saved image to ./out/chart.png (10 B)"], "a name for alt text adds nothing"
     assert render_attachment(IMAGE, color=True) == [
         "saved image to \x1b[1m/data/artifacts/cat.png\x1b[0m (123.5 kB): a red cat"
     ]

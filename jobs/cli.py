@@ -74,6 +74,8 @@ def _cmd_tokens(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_agent(settings: Settings, args: argparse.Namespace) -> int:
+    from integrations.mcp.config import ConfigError, load_agent_config
+
     from .agent.runtime import AgentOptions, main
 
     api_key = args.api_key or (settings.api_key.get() if settings.api_key else None)
@@ -83,6 +85,11 @@ def _cmd_agent(settings: Settings, args: argparse.Namespace) -> int:
                                         ("REDIS_URL", settings.redis_url)) if not value]  # fmt: skip
     if missing or api_key is None or config is None or settings.redis_url is None:
         print(f"garageswarm agent: missing {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:  # a mistake in the file is told at once, in one line, before anything starts
+        load_agent_config(Path(config))
+    except ConfigError as exc:
+        print(f"garageswarm agent: {exc}", file=sys.stderr)
         return 2
     options = AgentOptions(
         hub_url=args.hub or settings.hub_url, api_key=api_key, config_path=Path(config),

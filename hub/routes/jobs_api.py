@@ -7,6 +7,7 @@ from uuid import UUID
 
 from aiohttp import web
 from tortoise import connections
+from tortoise.expressions import Q
 
 from bot.commands import CommandError
 from hub.auth import Caller, authenticate_caller
@@ -58,8 +59,10 @@ async def create_job(request: web.Request) -> web.Response:
 
 
 @endpoint(
-    "List jobs, newest first",
-    tags=("jobs",), security=API, query={"status": "filter by status", "limit": "at most 200 (default 50)"},
+    "List jobs, newest first; a page that is not the last one names the next in `next` (pass it as `before`)",
+    tags=("jobs",), security=API,
+    query={"status": "filter by status", "limit": "at most 200 (default 50)",
+           "before": "only jobs older than this job (the `next` of the previous page)"},
     responses={200: Response("jobs", JobList), 400: Response("bad filter")},
 )  # fmt: skip
 async def list_jobs(request: web.Request) -> web.Response:
@@ -74,9 +77,25 @@ async def list_jobs(request: web.Request) -> web.Response:
         limit = min(LIST_LIMIT_MAX, max(1, int(request.query.get("limit", "50"))))
     except ValueError:
         raise BadRequest("limit must be an integer") from None
-    jobs = await query.order_by("-created_at").limit(limit).prefetch_related("worker")
-    views = [job_view(job, job.worker.name if job.worker else None) for job in jobs]
-    return web.json_response(text=JobList(jobs=views).model_dump_json())
+    if before := request.query.get("before"):
+        query = query.filter(await _older_than(caller, before))
+    # Newest first, ties by id: a stable order, so that paging by the last job neither skips nor repeats one.
+    jobs = await query.order_by("-created_at", "-id").limit(limit + 1).prefetch_related("worker")
+    views = [job_view(job, job.worker.name if job.worker else None) for job in jobs[:limit]]
+    following = str(jobs[limit - 1].id) if len(jobs) > limit else None
+    return web.json_response(text=JobList(jobs=views, next=following).model_dump_json())
+
+
+async def _older_than(caller: Caller, before: str) -> Q:
+    """The jobs listed after ``before`` in newest-first order."""
+    try:
+        job_id = UUID(before)
+    except ValueError:
+        raise BadRequest("before must be a job id (the `next` of the previous page)") from None
+    last = await Job.filter(id=job_id, tenant_id=caller.tenant_id).only("id", "created_at").first()
+    if last is None:
+        raise BadRequest(f"before: no job {before} in your tenant")
+    return Q(created_at__lt=last.created_at) | Q(created_at=last.created_at, id__lt=last.id)
 
 
 @endpoint(

@@ -77,8 +77,9 @@ class JobView(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobView]
+    next: str | None = None  # more jobs follow: pass this as `before` for the next page
 
-    model_config = _examples({"jobs": []})
+    model_config = _examples({"jobs": [], "next": None})
 
 
 class ToolView(BaseModel):

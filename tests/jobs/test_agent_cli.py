@@ -1,0 +1,40 @@
+"""`garageswarm agent` refuses a missing setting or a faulty configuration file at once, in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _agent(tmp_path: Path, config: str | None, **env: str) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-m", "hub.cli", "agent", "--hub", "http://127.0.0.1:9"]
+    if config is not None:
+        path = tmp_path / "agent.toml"
+        path.write_text(config)
+        args += ["--config", str(path)]
+    base = {"GARAGESWARM_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(args, env={**base, **env}, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [("[servers.x\ncommand = 'a'", "invalid TOML: Expected ']'"),
+     ("[servers.x]\nurl = 'ftp://x'\n", "servers.x.url: must be an http:// or https:// URL"),
+     ("[servers.x]\ncommand = 'a'\nurl = 'http://x'\n", "set exactly one of 'command' (stdio) or 'url' (HTTP)")],
+)  # fmt: skip
+def test_a_faulty_configuration_is_refused_in_one_line(tmp_path: Path, config: str, message: str) -> None:
+    result = _agent(tmp_path, config, GARAGESWARM_API_KEY="gsw_abc_def", REDIS_URL="redis://127.0.0.1:9/0")
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("garageswarm agent: ") and message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_settings_are_named(tmp_path: Path) -> None:
+    result = _agent(tmp_path, None)
+
+    assert result.returncode == 2
+    assert "missing --api-key / GARAGESWARM_API_KEY, --config / GARAGESWARM_AGENT_CONFIG, REDIS_URL" in result.stderr

@@ -182,18 +182,27 @@ async def _noop(ctx: dict[str, Any]) -> None:
     return None
 
 
-async def raw_arq_throughput(redis_url: str, n: int) -> float:
+async def raw_arq_throughput(redis_url: str, n: int, cpu: Callable[[], dict[str, float]] | None = None) -> float:
+    """No-op jobs enqueued first, then drained by one arq worker (timed). With ``cpu`` (CPU seconds by
+    process role), prints what the worker and Redis spent per job while draining."""
     queue = f"bench:tp:{random.random()}"
     redis = await create_pool(RedisSettings.from_dsn(redis_url))
     for i in range(n):
         await redis.enqueue_job("_noop", _job_id=f"{queue}:{i}", _queue_name=queue)
     worker = Worker(functions=[_noop], queue_name=queue, redis_settings=RedisSettings.from_dsn(redis_url),
                     burst=True, poll_delay=0.0, max_jobs=16, handle_signals=False, keep_result=0)  # fmt: skip
-    started = time.perf_counter()
+    before = cpu() if cpu else {}
+    started, worker_cpu = time.perf_counter(), time.process_time()
     await worker.main()
-    elapsed = time.perf_counter() - started
+    elapsed, worker_cpu = time.perf_counter() - started, time.process_time() - worker_cpu
+    after = cpu() if cpu else {}
     await worker.close()
     await redis.aclose()
+    if cpu:
+        redis_ms = (after.get("redis", 0.0) - before.get("redis", 0.0)) / n * 1000
+        worker_ms = worker_cpu / n * 1000
+        print(f"   raw arq no-op jobs              {n / elapsed:.0f} jobs/s; CPU per job {worker_ms:.2f} ms in the "
+              f"worker, {redis_ms:.2f} ms in Redis")  # fmt: skip
     return n / elapsed
 
 
@@ -291,11 +300,10 @@ async def main(quick: bool) -> None:
 
         jobs = 500 if quick else 2000
         print(f"3. throughput, {jobs} jobs, concurrency 16", flush=True)
-        raw = await raw_arq_throughput(stack.redis_url, jobs)
+        raw = await raw_arq_throughput(stack.redis_url, jobs, lambda: cpu_by_role(stack))
         before = cpu_by_role(stack)
         ours = await hub_throughput(stack, jobs, 16)
         after = cpu_by_role(stack)
-        print(f"   raw arq no-op jobs              {raw:.0f} jobs/s")
         print(f"   demo.echo through hub + agent   {ours:.0f} jobs/s ({ours / raw:.0%} of raw arq)")
         used = {role: (after[role] - before.get(role, 0.0)) / jobs * 1000 for role in after}
         split = ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(used.items(), key=lambda kv: -kv[1]) if ms >= 0.01)

@@ -92,3 +92,39 @@ async def test_another_tenant_s_agent_cannot_report_on_a_job(
         headers=_bearer(stranger.key),
     )  # fmt: skip
     assert response.status == 404
+
+
+async def test_an_artifact_upload_is_bounded_and_checked_and_idempotent(
+    hub_client: TestClient, agent_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.routes import agent_api
+
+    agent = _bearer(agent_keys["worker"])
+    assert (await hub_client.post("/api/v1/agent/register", json=TOOLS, headers=agent)).status == 200
+    created = await hub_client.post("/api/v1/jobs", json={"tool": "demo.echo", "arguments": {"text": "x"}},
+                                    headers=_bearer(agent_keys["token"]))  # fmt: skip
+    job_id = (await created.json())["id"]
+    url = f"/api/v1/agent/jobs/{job_id}/artifacts"
+    png = {**agent, "Content-Type": "image/png"}
+    monkeypatch.setattr(agent_api, "MAX_ARTIFACT_BYTES", 1024)
+
+    async def put(query: str, body: bytes = b"\x89PNG data", headers: dict[str, str] = png) -> tuple[int, dict]:
+        response = await hub_client.put(f"{url}{query}", data=body, headers=headers)
+        return response.status, await response.json()
+
+    assert (await put("?name=a.png"))[0] == 400, "attempt is required"
+    assert (await put("?attempt=x&name=a.png"))[0] == 400
+    assert (await put("?attempt=0&name=../a.png"))[0] == 400, "a path is not a file name"
+    assert (await put("?attempt=0&name=%20"))[0] == 400
+    assert (await put("?attempt=1&name=a.png"))[0] == 409, "a stale attempt stores nothing"
+    assert (await put("?attempt=0&name=a.png", b"x" * 1025))[0] == 413
+    assert (await hub_client.put("/api/v1/agent/jobs/nope/artifacts?attempt=0&name=a", data=b"x",
+                                 headers=png)).status == 404  # fmt: skip
+    assert (await put("?attempt=0&name=a.png", headers=_bearer(agent_keys["token"])))[0] == 401
+
+    first_status, first = await put("?attempt=0&name=a.png")
+    again_status, again = await put("?attempt=0&name=a.png")
+    assert (first_status, again_status) == (200, 200) and first["id"] == again["id"], "same content: one artifact"
+    assert first["mime_type"] == "image/png" and first["size_bytes"] == len(b"\x89PNG data")
+    events = await JobEvent.filter(job_id=job_id, kind="artifact").count()
+    assert events == 1

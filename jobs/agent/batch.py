@@ -24,6 +24,7 @@ KINDS: tuple[Kind, ...] = ("starts", "events", "results")
 MAX_ITEMS = 200  # per kind and request (the hub takes up to 500)
 MAX_BODY_BYTES = 512 * 1024  # half the hub's default request limit
 MAX_IN_FLIGHT = 2
+REFUSED_AS_A_WHOLE = (400, 413, 422)  # a malformed or too large request: retried item by item to find which
 Send = Callable[[bytes], Awaitable[dict[str, Any]]]
 
 
@@ -75,13 +76,28 @@ class ReportBatcher:
             batch = self._take()
             try:
                 answers = await self.send(_body(batch))
-            except (HubError, HubUnreachable) as exc:
+            except HubError as exc:
+                if len(batch) > 1 and exc.status in REFUSED_AS_A_WHOLE:
+                    await self._send_one_by_one(batch)  # one bad item must not take the others down with it
+                else:
+                    _fail(batch, exc)
+            except HubUnreachable as exc:
                 _fail(batch, exc)
             except Exception as exc:  # a bug must not leave callers waiting forever
                 log.exception("sending reports failed")
                 _fail(batch, HubUnreachable(f"{type(exc).__name__}: {exc}"))
             else:
                 _answer(batch, answers)
+
+    async def _send_one_by_one(self, batch: list[_Waiting]) -> None:
+        for waiting in batch:
+            try:
+                _answer([waiting], await self.send(_body([waiting])))
+            except (HubError, HubUnreachable) as exc:
+                _fail([waiting], exc)
+            except Exception as exc:
+                log.exception("sending a report failed")
+                _fail([waiting], HubUnreachable(f"{type(exc).__name__}: {exc}"))
 
 
 def _body(batch: list[_Waiting]) -> bytes:

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.logs import job_id_var
-from integrations.mcp.content import BinaryOutput, CallOutcome, ResourceLinkOutput, TextOutput
 from integrations.mcp.errors import CallTimeout, McpCallError
 from integrations.mcp.pool import McpPool
 
 from .hub_client import HubClient, HubError, HubUnreachable, with_retries
 from .progress import EventForwarder
-from .spool import Blob, Report, Spool
+from .reports import Report, failure_report, report_for
+from .spool import Spool
 
 log = logging.getLogger(__name__)
-MAX_INLINE_TEXT = 32 * 1024
 START_ATTEMPTS = 8
 START_DEFER_S = 0.1
 
@@ -40,37 +39,6 @@ class AgentContext:
     calls: asyncio.Semaphore  # runs between their start and the end of their call (max_concurrency)
     eager_read_only: bool = True
     start_defer_s: float = START_DEFER_S  # a read-only call that ends within this is reported with its start
-
-
-def report_for(job_id: str, attempt: int, outcome: CallOutcome) -> Report:
-    """Turn a tool's outcome into a report: small text inline, binaries and long text as blobs."""
-    outputs: list[dict[str, Any]] = []
-    blobs: list[Blob] = []
-    for output in outcome.outputs:
-        if isinstance(output, TextOutput) and len(output.text) <= MAX_INLINE_TEXT:
-            outputs.append({"type": "text", "text": output.text})
-        elif isinstance(output, TextOutput):
-            blobs.append(Blob(f"output-{len(blobs) + 1}.txt", "text/plain", "file", output.text.encode()))
-            outputs.append({"type": "blob", "index": len(blobs) - 1})
-        elif isinstance(output, BinaryOutput):
-            blobs.append(Blob(output.name, output.mime_type, output.kind, output.data))
-            outputs.append({"type": "blob", "index": len(blobs) - 1})
-        elif isinstance(output, ResourceLinkOutput):
-            outputs.append({"type": "resource_link", "uri": output.uri, "name": output.name,
-                            "mime_type": output.mime_type, "description": output.description})  # fmt: skip
-    result = {
-        "attempt": attempt,
-        "outcome": "tool_error" if outcome.is_error else "succeeded",
-        "error": (outcome.text or "the tool reported an error")[:8000] if outcome.is_error else None,
-        "outputs": outputs,
-        "structured": outcome.structured,
-    }
-    return Report(job_id, attempt, result, blobs)
-
-
-def failure_report(job_id: str, attempt: int, outcome: str, error: str, *, retryable: bool) -> Report:
-    body = {"attempt": attempt, "outcome": outcome, "retryable": retryable, "error": error[:8000], "outputs": []}
-    return Report(job_id, attempt, body)
 
 
 @dataclass(frozen=True)

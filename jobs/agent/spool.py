@@ -4,7 +4,8 @@ A :class:`Report` is a run's whole ending: its outcome plus the binary outputs t
 ``deliver`` tries the hub right away; when the hub is down the report is written to the spool
 directory (blobs beside a JSON file, renamed into place atomically) and a background loop keeps
 retrying with backoff until the hub takes it. Uploads and results are idempotent on the hub
-(job id + attempt, artifact content hash), so a report delivered twice counts once."""
+(job id + attempt, artifact content hash), so a report delivered twice counts once. A report the hub
+refuses for good (too large, malformed) is replaced by a failure naming the refusal, so its job ends."""
 
 from __future__ import annotations
 
@@ -15,32 +16,14 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .hub_client import HubClient, HubError, HubUnreachable, backoff_delay_s
+from .reports import Blob, Report, failure_report
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Blob:
-    name: str
-    mime_type: str
-    kind: str
-    data: bytes
-
-
-@dataclass
-class Report:
-    """The end of one run: ``result`` is the body for the result endpoint; its ``outputs`` may hold
-    ``{"type": "blob", "index": i}`` placeholders for ``blobs[i]``, replaced by artifact references."""
-
-    job_id: str
-    attempt: int
-    result: dict[str, Any]
-    blobs: list[Blob] = field(default_factory=list)
+NOTHING_TO_REPORT_TO = (401, 403, 404, 409)  # the hub refuses this agent, or knows no such job or attempt
 
 
 async def send_report(client: HubClient, report: Report) -> dict[str, Any]:
@@ -71,13 +54,30 @@ class Spool:
     async def deliver(self, report: Report) -> None:
         """Send now; on a hub outage keep it on disk for the background loop."""
         try:
-            await send_report(self.client, report)
+            await self._send(report)
         except HubUnreachable as exc:
             log.warning("hub unreachable; result kept on disk", extra={"job_id": report.job_id, "error": str(exc)})
             await asyncio.to_thread(self._write, report)
             self.wake.set()
+
+    async def _send(self, report: Report) -> None:
+        """Send ``report``; when the hub refuses it for good (too large, malformed), report the run failed
+        with the hub's reason instead, so that its job ends rather than staying running. A run the hub does
+        not know (or a stale attempt of), or an agent it does not accept, has nothing left to report to."""
+        try:
+            await send_report(self.client, report)
+            return
         except HubError as exc:
-            log.error("hub refused a result", extra={"job_id": report.job_id, "error": str(exc)})
+            if exc.status in NOTHING_TO_REPORT_TO:
+                log.error("hub refused a result", extra={"job_id": report.job_id, "error": str(exc)})
+                return
+            reason = f"the hub refused this run's result ({exc})"
+        log.error("hub refused a result; reporting the run failed", extra={"job_id": report.job_id, "error": reason})
+        failed = failure_report(report.job_id, report.attempt, "failed", reason, retryable=False)
+        try:
+            await send_report(self.client, failed)
+        except HubError as exc:
+            log.error("hub refused the failure report too", extra={"job_id": report.job_id, "error": str(exc)})
 
     def _write(self, report: Report) -> None:
         staging = Path(tempfile.mkdtemp(dir=self.directory, prefix=".tmp-"))
@@ -102,11 +102,9 @@ class Spool:
         """Send every spooled report in order; False when the hub is still unreachable."""
         for entry in self.pending():
             try:
-                await send_report(self.client, await asyncio.to_thread(self._read, entry))
+                await self._send(await asyncio.to_thread(self._read, entry))
             except HubUnreachable:
                 return False
-            except HubError as exc:
-                log.error("hub refused a spooled result; dropping it", extra={"entry": entry.name, "error": str(exc)})
             except (OSError, ValueError, KeyError) as exc:
                 log.error("unreadable spool entry; dropping it", extra={"entry": entry.name, "error": str(exc)})
             shutil.rmtree(entry, ignore_errors=True)

@@ -280,3 +280,30 @@ async def test_a_failed_request_fails_each_report_and_a_refused_item_only_itself
     hub.fail = HubError(401, "bad key")
     with pytest.raises(HubError):
         await batcher.submit("starts", {"job_id": "a", "attempt": 0})
+
+
+async def test_a_request_refused_as_a_whole_is_retried_item_by_item_so_one_bad_item_fails_alone() -> None:
+    class Strict(FakeHub):
+        """Refuses a whole request (422) when any item in it is malformed, as the hub's schema does."""
+
+        async def send(self, body: bytes) -> dict[str, Any]:
+            if any(item.get("attempt") == -1 for kind in ("starts", "results") for item in json.loads(body)[kind]):
+                self.bodies.append(json.loads(body))
+                raise HubError(422, "invalid request body")
+            return await super().send(body)
+
+    hub = Strict()
+    batcher = ReportBatcher(hub.send, max_in_flight=1)
+    blocker = asyncio.create_task(batcher.submit("starts", {"job_id": "first", "attempt": 0}))
+    await asyncio.sleep(0.01)
+    items = [{"job_id": job, "attempt": attempt, "outcome": "succeeded"}
+             for job, attempt in (("good-1", 0), ("bad", -1), ("good-2", 0))]  # fmt: skip
+    together = [asyncio.create_task(batcher.submit("results", item)) for item in items]
+    await asyncio.sleep(0.01)
+    hub.gate.set()
+    await blocker
+    outcomes = await asyncio.gather(*together, return_exceptions=True)
+
+    assert [o["job_id"] for o in (outcomes[0], outcomes[2])] == ["good-1", "good-2"]  # type: ignore[index]
+    assert isinstance(outcomes[1], HubError) and outcomes[1].status == 422
+    assert [len(body["results"]) for body in hub.bodies[1:]] == [3, 1, 1, 1], "the three together, then each alone"

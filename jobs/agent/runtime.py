@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from integrations.mcp.pool import McpPool
 
 from ..queue import WakeableWorker
 from .heartbeat import heartbeat_loop
-from .hub_client import HubClient, with_retries
+from .hub_client import HubClient, HubError, with_retries
 from .runner import AgentContext, run_tool
 from .spool import Spool
 
@@ -115,5 +116,9 @@ def main(options: AgentOptions) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_agent(options, stop)
 
-    asyncio.run(runner())
+    try:
+        asyncio.run(runner())
+    except HubError as exc:  # a wrong or revoked key, or a hub that refuses this agent's registration
+        print(f"garageswarm agent: the hub refused this agent ({exc})", file=sys.stderr)
+        return 1
     return 0

@@ -5,12 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 
-def _agent(tmp_path: Path, config: str | None, **env: str) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-m", "hub.cli", "agent", "--hub", "http://127.0.0.1:9"]
+def _agent(
+    tmp_path: Path, config: str | None, hub: str = "http://127.0.0.1:9", **env: str
+) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-m", "hub.cli", "agent", "--hub", hub]
     if config is not None:
         path = tmp_path / "agent.toml"
         path.write_text(config)
@@ -38,3 +41,17 @@ def test_missing_settings_are_named(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "missing --api-key / GARAGESWARM_API_KEY, --config / GARAGESWARM_AGENT_CONFIG, REDIS_URL" in result.stderr
+
+
+async def test_a_key_the_hub_refuses_stops_the_agent_in_one_line(
+    hub_client: Any, redis_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    hub_url = str(hub_client.make_url("")).rstrip("/")
+    env = {"GARAGESWARM_API_KEY": "gsw_aaaaaaaaaaaa_not-a-key", "REDIS_URL": redis_url}
+    result = await asyncio.to_thread(_agent, tmp_path, "max_concurrency = 2\n", hub=hub_url, **env)
+
+    assert result.returncode == 1
+    assert "garageswarm agent: the hub refused this agent (hub answered 401" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -72,6 +72,11 @@ async def run_tool(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     except HubUnreachable:
         log.error("hub unreachable at start; the hub will re-queue this run")
         return "hub unreachable"
+    except Exception as exc:  # a fault of the agent's own must not leave the job running with no report
+        log.exception("run failed inside the agent")
+        error = f"agent error: {type(exc).__name__}: {exc}"
+        await agent.spool.deliver(failure_report(job_id, attempt, "failed", error, retryable=True))
+        return "agent error"
     finally:
         job_id_var.reset(token)
 

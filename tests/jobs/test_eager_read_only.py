@@ -174,3 +174,22 @@ async def test_a_quick_call_that_reported_progress_is_started_on_its_own(pool: M
     assert await run_tool(_context(pool, hub, tmp_path), _run("demo.progress", steps=2, delay_s=0.001)) == "succeeded"
     assert hub.asked.is_set() and hub.started_with_result == []
     assert hub.sent and [result["outcome"] for result in hub.results] == ["succeeded"]
+
+
+async def test_a_fault_inside_the_agent_reports_the_run_failed_and_retryable(tmp_path: Path) -> None:
+    class BrokenPool:
+        def is_read_only(self, server: str, tool: str) -> bool:
+            return False
+
+        async def call(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("a bug")
+
+    hub = GatedHub()
+    hub.answer.set_result((True, "started"))
+    context = _context(cast(McpPool, BrokenPool()), hub, tmp_path)
+
+    assert await run_tool(context, _run("demo.echo", text="x")) == "agent error"
+
+    [result] = hub.results
+    assert (result["outcome"], result["retryable"]) == ("failed", True)
+    assert result["error"] == "agent error: RuntimeError: a bug"

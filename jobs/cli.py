@@ -46,13 +46,17 @@ def _cmd_workers(settings: Settings, args: argparse.Namespace) -> int:
     from hub.db.models import Worker
     from hub.services import admin
 
-    if args.action == "add":
+    if args.action in ("add", "rotate-key"):
         try:
-            issued = _with_db(settings, lambda: admin.add_worker(args.name, _labels(args.label), args.tenant))
+            if args.action == "add":
+                issued = _with_db(settings, lambda: admin.add_worker(args.name, _labels(args.label), args.tenant))
+            else:
+                issued = _with_db(settings, lambda: admin.rotate_worker_key(args.name, args.tenant))
         except admin.AdminError as exc:
             print(f"garageswarm: {exc}", file=sys.stderr)
             return 1
-        print(f"Agent {issued.name} registered. Its API key (shown once, store it safely):\n{issued.key}")
+        done = "registered" if args.action == "add" else "has a new key; the old one stops working within seconds"
+        print(f"Agent {issued.name} {done}. Its API key (shown once, store it safely):\n{issued.key}")
         print("Run it with: GARAGESWARM_API_KEY=<key> garageswarm agent --config agent.toml")
         return 0
 
@@ -140,6 +144,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     add.add_argument("name")
     add.add_argument("--label", action="append", default=[], help="KEY=VALUE, repeatable")
     add.add_argument("--tenant", default="default", help="tenant slug, e.g. discord-<guild id> or slack-<team id>")
+    rotate = actions.add_parser("rotate-key", help="a new API key for an agent (printed once); the old one ends")
+    rotate.add_argument("name")
+    rotate.add_argument("--tenant", default="default", help="tenant slug")
     actions.add_parser("list", help="list agents")
     workers.set_defaults(handler=_cmd_workers)
 

@@ -67,3 +67,20 @@ async def test_tokens_add_prints_a_token_that_calls_the_api(
     assert stored.token_hash == hash_key(token) and token not in stored.token_hash
     listed = await hub_client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
     assert listed.status == 200
+
+
+async def test_rotate_key_gives_a_new_key_and_the_old_one_stops_working(
+    hub_client: TestClient[Any, Any], database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    old = (await _cli(tmp_path, database_url, redis_url, "workers", "add", "box")).stdout.splitlines()[1]
+
+    rotated = await _cli(tmp_path, database_url, redis_url, "workers", "rotate-key", "box")
+    missing = await _cli(tmp_path, database_url, redis_url, "workers", "rotate-key", "nobody")
+
+    assert rotated.returncode == 0 and "the old one stops working" in rotated.stdout
+    new = rotated.stdout.splitlines()[1]
+    assert new.startswith("gsw_") and new != old
+    for key, status in ((old, 401), (new, 200)):
+        answer = await hub_client.post("/api/v1/agent/heartbeat", json={}, headers={"Authorization": f"Bearer {key}"})
+        assert answer.status == status
+    assert missing.returncode == 1 and "no agent named 'nobody'" in missing.stderr

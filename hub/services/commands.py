@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from bot.commands import (
     parse_command,
     tool_usage,
 )  # fmt: skip
+from bot.progress import format_duration
 from hub.db.models import Job, Origin, Worker
 from hub.db.models import JobStatus as State
 from hub.errors import NotFound
@@ -75,11 +77,37 @@ async def _workers(requester: Requester) -> str:
     return "Agents:\n" + "\n".join(f"• {w.name}: {w.status.value}, {len(w.tools)} tools" for w in workers)
 
 
-def describe(job: Job) -> str:
-    line = f"Job {short_id(job)} ({job.tool}): {job.status.value}"
+def describe(job: Job, worker: str | None, now: datetime) -> str:
+    """One line on where a job is: ``Job 1b4e28ba (demo.sleep): running on gpu-1 for 12.3 s``,
+    ``… succeeded in 850 ms on gpu-1``, ``… failed after 3.0 s on gpu-1 (attempt 4 of 4) — boom``."""
+
+    def since(moment: datetime | None) -> str:
+        return format_duration(((job.finished_at or now) - (moment or job.created_at)).total_seconds())
+
+    on = f" on {worker}" if worker else ""
+    match job.status:
+        case State.CREATED:
+            state = f"waiting for an agent with this tool ({since(None)})"
+        case State.AWAITING_APPROVAL:
+            state = f"waiting for approval ({since(None)})"
+        case State.QUEUED:
+            state = f"queued{on} ({since(job.queued_at)})"
+        case State.RUNNING:
+            state = f"running{on} for {since(job.started_at)}"
+        case State.SUCCEEDED:
+            state = f"succeeded in {since(job.started_at)}{on}"
+        case _:
+            state = f"{job.status.value.replace('_', ' ')} after {since(job.started_at)}{on if job.started_at else ''}"
+    if job.attempt > 0:
+        state += f" (attempt {job.attempt + 1} of {job.max_retries + 1})"
+    line = f"Job {short_id(job)} ({job.tool}): {state}"
     if job.error:
         line += f" — {job.error}"
     return line
+
+
+async def _describe(services: JobServices, job: Job) -> str:
+    return describe(job, await services.worker_name(job), datetime.now(UTC))
 
 
 def _refusal(requester: Requester, tool: str) -> CommandOutcome | None:
@@ -109,12 +137,13 @@ async def _cancel(services: JobServices, requester: Requester, job: Job) -> Comm
     """Cancel, and say what happened: cancelled now, asked of the agent running it, or too late."""
     if job.status.finished:
         already = job.status is State.CANCELLED
-        return CommandOutcome(f"{describe(job)} (already finished: nothing to cancel)", already, job)
+        return CommandOutcome(f"{await _describe(services, job)} (already finished: nothing to cancel)", already, job)
     job = await services.cancel(requester.tenant_id, job.id, by=requester.identity)
     if job.status is State.CANCELLED:
         return CommandOutcome(f"Cancelled job {short_id(job)} ({job.tool})", True, job)
     if job.status.finished:  # it finished in between
-        return CommandOutcome(f"{describe(job)} (finished before the cancellation: nothing to cancel)", False, job)
+        answer = f"{await _describe(services, job)} (finished before the cancellation: nothing to cancel)"
+        return CommandOutcome(answer, False, job)
     return CommandOutcome(
         f"Cancelling job {short_id(job)} ({job.tool}): its agent was asked to stop the call", True, job
     )
@@ -146,7 +175,7 @@ async def execute(services: JobServices, requester: Requester, command: Command)
                 return await _run(services, requester, command)
             case JobStatus(job_ref=ref):
                 job = await job_service.find_job(requester.tenant_id, ref)
-                return CommandOutcome(describe(job), True, job)
+                return CommandOutcome(await _describe(services, job), True, job)
             case CancelJob(job_ref=ref):
                 job = await job_service.find_job(requester.tenant_id, ref)
                 if (refused := _refusal(requester, job.tool)) is not None:

@@ -3,12 +3,15 @@ found the job already finished and changed nothing."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
 from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
 
 from hub.db.models import Job, JobEvent, JobStatus, Origin, Worker
 from hub.services import admin
-from hub.services.commands import Requester, handle_text
+from hub.services.commands import Requester, describe, handle_text
 from hub.services.jobs import JobServices
 from jobs.effects import EffectApplier
 
@@ -59,8 +62,47 @@ async def test_a_finished_job_is_left_as_it_is(orm: None, redis_url: str) -> Non
     late = await handle_text(services, requester, f"cancel {done.id}")
     again = await handle_text(services, requester, f"cancel {cancelled.id}")
 
-    assert not late.ok and late.reply.endswith("succeeded (already finished: nothing to cancel)")
-    assert again.ok and "cancelled — cancelled by slack:T:U (already finished" in again.reply
+    assert not late.ok and late.reply.startswith(f"Job {str(done.id)[:8]} (demo.sleep): succeeded in ")
+    assert late.reply.endswith(" (already finished: nothing to cancel)")
+    assert again.ok and " — cancelled by slack:T:U (already finished: nothing to cancel)" in again.reply
     assert await JobEvent.filter(job_id__in=[done.id, cancelled.id]).count() == 0
     await done.refresh_from_db()
     assert done.status is JobStatus.SUCCEEDED
+
+
+def _unsaved(status: JobStatus, **fields: object) -> Job:
+    at = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    values: dict[str, object] = {"id": UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427"), "tool": "demo.sleep",
+                                 "status": status, "created_at": at, "attempt": 0, "max_retries": 3,
+                                 "error": None}  # fmt: skip
+    values.update(fields)
+    return Job(**values)
+
+
+def _at(seconds: float) -> datetime:
+    return datetime(2026, 11, 26, 10, 0, tzinfo=UTC) + timedelta(seconds=seconds)
+
+
+def test_a_status_line_says_where_the_job_is_and_for_how_long() -> None:
+    now = _at(20)
+    lines = [
+        describe(_unsaved(JobStatus.CREATED), None, now),
+        describe(_unsaved(JobStatus.QUEUED, queued_at=_at(1)), "gpu-1", now),
+        describe(_unsaved(JobStatus.RUNNING, queued_at=_at(1), started_at=_at(7.7)), "gpu-1", now),
+        describe(_unsaved(JobStatus.SUCCEEDED, started_at=_at(7), finished_at=_at(7.85)), "gpu-1", now),
+        describe(
+            _unsaved(JobStatus.FAILED, started_at=_at(2), finished_at=_at(5), attempt=3, error="boom"), "gpu-1", now
+        ),
+        describe(_unsaved(JobStatus.CANCELLED, finished_at=_at(4), error="cancelled by console:ada"), None, now),
+        describe(_unsaved(JobStatus.AWAITING_APPROVAL), None, now),
+    ]
+
+    assert lines == [
+        "Job 1b4e28ba (demo.sleep): waiting for an agent with this tool (20.0 s)",
+        "Job 1b4e28ba (demo.sleep): queued on gpu-1 (19.0 s)",
+        "Job 1b4e28ba (demo.sleep): running on gpu-1 for 12.3 s",
+        "Job 1b4e28ba (demo.sleep): succeeded in 850 ms on gpu-1",
+        "Job 1b4e28ba (demo.sleep): failed after 3.0 s on gpu-1 (attempt 4 of 4) — boom",
+        "Job 1b4e28ba (demo.sleep): cancelled after 4.0 s — cancelled by console:ada",
+        "Job 1b4e28ba (demo.sleep): waiting for approval (20.0 s)",
+    ]

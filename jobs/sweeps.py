@@ -69,7 +69,7 @@ async def resend_stale_queued(redis: ArqRedis, older_than_s: float) -> int:
     """Re-enqueue queued runs not started for a while. Enqueueing is keyed by the run's arq job id,
     so a run still in Redis is left alone and one that Redis lost is queued again."""
     cutoff = utcnow() - timedelta(seconds=older_than_s)
-    stale = await Job.filter(status=JobStatus.QUEUED, queued_at__lt=cutoff).limit(SWEEP_BATCH)
+    stale = await Job.filter(status=JobStatus.QUEUED, queued_at__lt=cutoff).order_by("queued_at").limit(SWEEP_BATCH)
     resent = 0
     for job in stale:
         message = await OutboxMessage.get_or_none(dedupe_key=run_job_id(job.id, job.attempt))

@@ -270,7 +270,7 @@ async def upload_artifact(request: web.Request) -> web.Response:
         name = request.query["name"].strip()[:255]
     except (KeyError, ValueError):
         raise BadRequest("attempt (integer) and name are required") from None
-    if not name or "/" in name:
+    if name in ("", ".", "..") or any(c in name for c in "/\\\x00"):
         raise BadRequest("name must be a plain file name")
     data = await _read_limited(request, MAX_ARTIFACT_BYTES)
     digest = hashlib.sha256(data).hexdigest()

@@ -116,6 +116,8 @@ async def test_an_artifact_upload_is_bounded_and_checked_and_idempotent(
     assert (await put("?attempt=x&name=a.png"))[0] == 400
     assert (await put("?attempt=0&name=../a.png"))[0] == 400, "a path is not a file name"
     assert (await put("?attempt=0&name=%20"))[0] == 400
+    for name in ("..", ".", "a%5Cb.png", "a%00.png"):
+        assert (await put(f"?attempt=0&name={name}"))[0] == 400, name
     assert (await put("?attempt=1&name=a.png"))[0] == 409, "a stale attempt stores nothing"
     assert (await put("?attempt=0&name=a.png", b"x" * 1025))[0] == 413
     assert (await hub_client.put("/api/v1/agent/jobs/nope/artifacts?attempt=0&name=a", data=b"x",

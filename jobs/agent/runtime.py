@@ -7,9 +7,10 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from arq.connections import RedisSettings
@@ -25,6 +26,7 @@ from .runner import AgentContext, run_tool
 from .spool import Spool
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 RUN_MARGIN_S = 60
 # arq runs up to this many runs per allowed call: the extra ones are reporting their results (or
 # waiting for a call slot), so delivering a result does not hold up the next call. A run may wait
@@ -70,7 +72,10 @@ async def run_agent(options: AgentOptions, stop: asyncio.Event) -> None:
         async with McpPool(config, on_tools_changed=tools_changed) as pool:
             pool_box.append(pool)
             body = registration(pool, options, config.max_concurrency)
-            registered = await with_retries(lambda: client.register(body, restarted=True))
+            registering = with_retries(lambda: client.register(body, restarted=True))
+            if (registered := await _unless_stopped(stop, registering)) is None:
+                log.info("stopped before the hub answered the registration")
+                return
             log.info("registered", extra={"worker": registered["name"], "tools": len(body["tools"])})
             spool = Spool(options.spool_dir, client)
             stopping = asyncio.Event()
@@ -100,6 +105,18 @@ async def run_agent(options: AgentOptions, stop: asyncio.Event) -> None:
             for task in done:
                 if task is not waiter and not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
+
+
+async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, T]) -> T | None:
+    """``work``'s result, or None when ``stop`` is set first (``work`` is then cancelled): a stop asked
+    while the hub is still unreachable must not wait for the hub."""
+    task, waiter = asyncio.create_task(work), asyncio.create_task(stop.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    await _cancel(waiter)
+    if task.done():
+        return task.result()
+    await _cancel(task)
+    return None
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

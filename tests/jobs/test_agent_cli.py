@@ -55,3 +55,26 @@ async def test_a_key_the_hub_refuses_stops_the_agent_in_one_line(
     assert result.returncode == 1
     assert "garageswarm agent: the hub refused this agent (hub answered 401" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_stops_an_agent_that_is_still_waiting_for_the_hub(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    config = tmp_path / "agent.toml"
+    config.write_text("max_concurrency = 2\n")
+    env = {"GARAGESWARM_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "GARAGESWARM_API_KEY": "gsw_abc_def",
+           "REDIS_URL": "redis://127.0.0.1:9/0"}  # fmt: skip
+    args = [sys.executable, "-m", "hub.cli", "agent", "--hub", "http://127.0.0.1:9", "--config", str(config)]
+    agent = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert agent.stderr is not None
+        deadline = time.monotonic() + 30
+        while "hub unreachable; retrying" not in agent.stderr.readline():
+            assert time.monotonic() < deadline, "the agent never tried the hub"
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=10) == 0, "SIGTERM must stop it although the hub never answered"
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()

@@ -14,14 +14,22 @@ from hub.settings import Settings
 T = TypeVar("T")
 
 
-def _labels(pairs: list[str]) -> dict[str, str]:
-    labels = {}
+def key_values(pairs: list[str], flag: str) -> dict[str, str]:
+    """``KEY=VALUE`` arguments of ``flag`` as a dict; ValueError names the flag and the pair that is not one."""
+    found = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"garageswarm: --label expects KEY=VALUE, got {pair!r}")
-        labels[key] = value
-    return labels
+            raise ValueError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        found[key] = value
+    return found
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    try:
+        return key_values(pairs, "--label")
+    except ValueError as exc:
+        raise SystemExit(f"garageswarm: {exc}") from None
 
 
 def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
@@ -78,8 +86,6 @@ def _cmd_tokens(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_agent(settings: Settings, args: argparse.Namespace) -> int:
-    from integrations.mcp.config import ConfigError, load_agent_config
-
     from .agent.runtime import AgentOptions, main
 
     api_key = args.api_key or (settings.api_key.get() if settings.api_key else None)
@@ -89,11 +95,6 @@ def _cmd_agent(settings: Settings, args: argparse.Namespace) -> int:
                                         ("REDIS_URL", settings.redis_url)) if not value]  # fmt: skip
     if missing or api_key is None or config is None or settings.redis_url is None:
         print(f"garageswarm agent: missing {', '.join(missing)}", file=sys.stderr)
-        return 2
-    try:  # a mistake in the file is told at once, in one line, before anything starts
-        load_agent_config(Path(config))
-    except ConfigError as exc:
-        print(f"garageswarm agent: {exc}", file=sys.stderr)
         return 2
     options = AgentOptions(
         hub_url=args.hub or settings.hub_url, api_key=api_key, config_path=Path(config),

@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.settings import Settings
 
-from .cli import _with_db
+from .cli import _with_db, key_values
 
 
 def _box(settings: Settings) -> Any:
@@ -34,7 +34,7 @@ def _add(settings: Settings, args: argparse.Namespace) -> Callable[[], Awaitable
 
     async def work() -> str:
         tenant = await ensure_tenant()
-        options = dict(pair.split("=", 1) for pair in args.option)
+        options = key_values(args.option, "--option")
         new = manage.NewEndpoint(
             name=args.name, scheme=HookScheme(args.scheme), secret=args.secret, rules=_rules(args.rules),
             channel=manage.parse_channel(args.channel), rate_limit_per_min=args.rate_limit, options=options,

@@ -73,31 +73,26 @@ class ReportBatcher:
 
     async def _send_waiting(self) -> None:
         while self._waiting:
-            batch = self._take()
-            try:
-                answers = await self.send(_body(batch))
-            except HubError as exc:
-                if len(batch) > 1 and exc.status in REFUSED_AS_A_WHOLE:
-                    await self._send_one_by_one(batch)  # one bad item must not take the others down with it
-                else:
-                    _fail(batch, exc)
-            except HubUnreachable as exc:
-                _fail(batch, exc)
-            except Exception as exc:  # a bug must not leave callers waiting forever
-                log.exception("sending reports failed")
-                _fail(batch, HubUnreachable(f"{type(exc).__name__}: {exc}"))
-            else:
-                _answer(batch, answers)
+            await self._send(self._take())
 
-    async def _send_one_by_one(self, batch: list[_Waiting]) -> None:
-        for waiting in batch:
-            try:
-                _answer([waiting], await self.send(_body([waiting])))
-            except (HubError, HubUnreachable) as exc:
-                _fail([waiting], exc)
-            except Exception as exc:
-                log.exception("sending a report failed")
-                _fail([waiting], HubUnreachable(f"{type(exc).__name__}: {exc}"))
+    async def _send(self, batch: list[_Waiting]) -> None:
+        """One request for ``batch``, each report answered or failed. A request refused as a whole is sent
+        again report by report, so that one bad report does not take the others down with it."""
+        try:
+            answers = await self.send(_body(batch))
+        except HubError as exc:
+            if len(batch) > 1 and exc.status in REFUSED_AS_A_WHOLE:
+                for waiting in batch:
+                    await self._send([waiting])
+            else:
+                _fail(batch, exc)
+        except HubUnreachable as exc:
+            _fail(batch, exc)
+        except Exception as exc:  # a bug must not leave callers waiting forever
+            log.exception("sending reports failed")
+            _fail(batch, HubUnreachable(f"{type(exc).__name__}: {exc}"))
+        else:
+            _answer(batch, answers)
 
 
 def _body(batch: list[_Waiting]) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import aiohttp
 from arq.connections import RedisSettings
 
-from integrations.mcp.config import load_agent_config
+from integrations.mcp.config import ConfigError, load_agent_config
 from integrations.mcp.discovery import ToolSpec
 from integrations.mcp.pool import McpPool
 
@@ -135,6 +135,9 @@ def main(options: AgentOptions) -> int:
 
     try:
         asyncio.run(runner())
+    except ConfigError as exc:  # the configuration file is read first, before anything starts
+        print(f"garageswarm agent: {exc}", file=sys.stderr)
+        return 2
     except HubError as exc:  # a wrong or revoked key, or a hub that refuses this agent's registration
         print(f"garageswarm agent: the hub refused this agent ({exc})", file=sys.stderr)
         return 1

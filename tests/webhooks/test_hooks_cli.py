@@ -44,8 +44,9 @@ async def test_an_endpoint_is_created_listed_given_rules_and_its_mistakes_refuse
     rules.write_text(json.dumps([PR_RULE, PR_RULE]))
     twice = await hooks("rules", "github", str(rules))
     bad_option = await hooks("add", "other", "--scheme", "hmac", "--option", "no-equals-sign")
+    no_pair = "garageswarm hooks: --option expects KEY=VALUE, got 'no-equals-sign'"
     for result, message in ((broken, "Expecting property name"), (twice, "rule names must be unique"),
-                            (bad_option, "garageswarm hooks: ")):  # fmt: skip
+                            (bad_option, no_pair)):  # fmt: skip
         assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     await endpoint.refresh_from_db()

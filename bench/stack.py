@@ -55,6 +55,7 @@ class Stack:
     token: str = ""
     embedded: EmbeddedStores | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # given to every process of the stack
 
     @property
     def url(self) -> str:
@@ -75,7 +76,9 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GARAGESWARM_")}
         env.update(DATABASE_URL=self.database_url, REDIS_URL=self.redis_url, PORT=str(self.port),
                    GARAGESWARM_DATA_DIR=str(self.workdir / "data"), GARAGESWARM_HUB_URL=self.url,
-                   LOG_LEVEL="WARNING", **more)  # fmt: skip
+                   LOG_LEVEL="WARNING")  # fmt: skip
+        env.update(self.extra_env)
+        env.update(more)
         return env
 
     def spawn(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
@@ -101,8 +104,9 @@ class Stack:
                     await asyncio.sleep(0.1)
         raise RuntimeError("hub did not start")
 
-    async def start_agent(self, name: str, config: str) -> None:
-        key = (await admin.add_worker(name, {})).key
+    async def start_agent(self, name: str, config: str, *, key: str | None = None) -> str:
+        """Register an agent (or reuse ``key``), start it and wait until it is online; its key."""
+        key = key or (await admin.add_worker(name, {})).key
         path = self.workdir / f"{name}.toml"
         path.write_text(config)
         self.spawn("agent", "--config", str(path), GARAGESWARM_API_KEY=key)
@@ -112,7 +116,7 @@ class Stack:
                 async with session.get(self.url + "/api/v1/workers") as response:
                     workers = (await response.json())["workers"]
                 if any(w["name"] == name and w["status"] == "online" and w["tools"] for w in workers):
-                    return
+                    return key
                 await asyncio.sleep(0.1)
         raise RuntimeError("agent did not register")
 

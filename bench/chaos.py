@@ -38,6 +38,7 @@ from bench.stack import Stack, new_workdir
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "counting_server.py"
 CHAOS_ENV = {"GARAGESWARM_HEARTBEAT_INTERVAL_S": "0.5", "GARAGESWARM_HEARTBEAT_TIMEOUT_S": "3",
              "GARAGESWARM_REQUEUE_AFTER_S": "2"}  # fmt: skip
+WINDOW_S = float(CHAOS_ENV["GARAGESWARM_REQUEUE_AFTER_S"]) + float(CHAOS_ENV["GARAGESWARM_HEARTBEAT_TIMEOUT_S"])
 CALL_S = 1.0
 CONCURRENCY = 16
 KILL_AFTER_S = 3.0
@@ -46,8 +47,8 @@ FINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 
 def agent_toml(ledger: Path, concurrency: int) -> str:
     return (
-        f"max_concurrency = {concurrency}\n[servers.count]\ncommand = \"{sys.executable}\"\n"
-        f"args = [\"{FIXTURE}\"]\nenv = {{ COUNTING_LEDGER = \"{ledger}\" }}\n"
+        f'max_concurrency = {concurrency}\n[servers.count]\ncommand = "{sys.executable}"\n'
+        f'args = ["{FIXTURE}"]\nenv = {{ COUNTING_LEDGER = "{ledger}" }}\n'
     )
 
 
@@ -103,8 +104,7 @@ async def scenario(name: str, jobs: int, *, restart: bool) -> dict[str, Any]:
             killed_at = time.monotonic()
             if restart:
                 await stack.start_agent("garage-1", agent_toml(ledger, CONCURRENCY), key=key)
-            window_s = float(CHAOS_ENV["GARAGESWARM_REQUEUE_AFTER_S"]) + float(CHAOS_ENV["GARAGESWARM_HEARTBEAT_TIMEOUT_S"])
-            await _wait_final(stack, session, list(keys), killed_at + window_s + jobs * CALL_S / CONCURRENCY + 30)
+            await _wait_final(stack, session, list(keys), killed_at + WINDOW_S + jobs * CALL_S / CONCURRENCY + 30)
             states = await _jobs(stack, session, list(keys))
             settled_s = time.monotonic() - killed_at
     finally:

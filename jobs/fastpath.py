@@ -42,7 +42,7 @@ WITH asked AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[], $4::json
 moved AS (
     UPDATE jobs SET status = 'succeeded', finished_at = now(), result = asked.result, next_seq = jobs.next_seq + 1
     FROM asked
-    WHERE jobs.id = asked.id AND jobs.tenant_id = $5 AND jobs.attempt = asked.attempt
+    WHERE jobs.id = asked.id AND jobs.tenant_id = $5 AND jobs.attempt = asked.attempt AND jobs.worker_id = $6
       AND jobs.status IN ('running', 'queued')
       AND NOT EXISTS (SELECT 1 FROM job_events e
                       WHERE e.job_id = asked.id AND e.kind = 'cancel_requested' AND e.attempt = asked.attempt)
@@ -107,9 +107,11 @@ def succeeded_data(result: dict[str, Any]) -> dict[str, Any]:
     return {"outputs": len(result.get("outputs") or [])}
 
 
-async def succeed(connection: BaseDBAsyncClient, runs: list[tuple[Run, dict[str, Any]]], tenant_id: UUID) -> Effects:
-    """Running → succeeded for the current attempts, unless a cancellation was asked; the succeeded
-    events tell which runs moved."""
+async def succeed(
+    connection: BaseDBAsyncClient, runs: list[tuple[Run, dict[str, Any]]], tenant_id: UUID, worker_id: UUID
+) -> Effects:
+    """Running → succeeded for the current attempts assigned to this agent, unless a cancellation was asked;
+    the succeeded events tell which runs moved."""
     unique = list({run.job_id: (run, result) for run, result in runs}.values())
     if not unique:
         return Effects()
@@ -117,7 +119,7 @@ async def succeed(connection: BaseDBAsyncClient, runs: list[tuple[Run, dict[str,
     rows = await connection.execute_query_dict(
         _SUCCEED_SQL, [[str(r.job_id) for r, _ in unique], [r.attempt for r, _ in unique],
                        [json.dumps(result) for _, result in unique], [json.dumps(data[r.job_id]) for r, _ in unique],
-                       str(tenant_id)],
+                       str(tenant_id), str(worker_id)],
     )  # fmt: skip
     return _effects(rows, EventKind.SUCCEEDED, data.__getitem__)
 
@@ -175,7 +177,7 @@ WITH input AS (
 bumped AS (
     UPDATE jobs SET next_seq = jobs.next_seq + counts.k
     FROM counts
-    WHERE jobs.id = counts.id AND jobs.tenant_id = $6 AND jobs.attempt = counts.attempt
+    WHERE jobs.id = counts.id AND jobs.tenant_id = $6 AND jobs.attempt = counts.attempt AND jobs.worker_id = $8
       AND NOT jobs.status = ANY($7::text[])
     RETURNING jobs.id, jobs.next_seq - counts.k AS first_seq, jobs.thread_ref->>'platform' AS platform
 )
@@ -187,10 +189,13 @@ RETURNING id, job_id, seq, kind, attempt, data, created_at,
 
 
 async def append_events(
-    connection: BaseDBAsyncClient, runs: list[tuple[Run, list[tuple[EventKind, dict[str, Any]]]]], tenant_id: UUID
+    connection: BaseDBAsyncClient,
+    runs: list[tuple[Run, list[tuple[EventKind, dict[str, Any]]]]],
+    tenant_id: UUID,
+    worker_id: UUID,
 ) -> Effects:
-    """Append events to the current attempts of unfinished jobs (one job at most once in ``runs``);
-    the returned events tell which runs were current."""
+    """Append events to the current attempts, assigned to this agent, of unfinished jobs (one job at most
+    once in ``runs``); the returned events tell which runs were current."""
     flat = [(run, index, kind, data) for run, events in runs for index, (kind, data) in enumerate(events)]
     columns = (
         [str(run.job_id) for run, _, _, _ in flat], [run.attempt for run, _, _, _ in flat],
@@ -200,6 +205,6 @@ async def append_events(
     if not flat:
         return Effects()
     rows = await connection.execute_query_dict(
-        _EVENTS_SQL, [*columns, str(tenant_id), sorted(status.value for status in FINISHED_STATUSES)]
+        _EVENTS_SQL, [*columns, str(tenant_id), sorted(status.value for status in FINISHED_STATUSES), str(worker_id)]
     )
     return _effects(sorted(rows, key=lambda r: (str(r["job_id"]), r["seq"])))

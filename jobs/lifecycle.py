@@ -265,7 +265,9 @@ async def start(
     effects = Effects()
     if job.status.finished:
         return False, f"job already {job.status.value}", effects
-    if attempt != job.attempt or job.worker_id != worker_id:  # type: ignore[attr-defined]
+    if job.worker_id != worker_id:  # type: ignore[attr-defined]
+        return False, "this run is assigned to another agent", effects
+    if attempt != job.attempt:
         return False, "stale attempt: the job was re-queued", effects
     if job.status is JobStatus.RUNNING:
         return True, "already running", effects

@@ -134,12 +134,21 @@ async def heartbeat_ws(request: web.Request) -> web.WebSocketResponse:
 
 
 class _NoSuchJob(Exception):
-    """A report names a job that is not this agent's tenant's."""
+    """A report names a job that does not exist, or whose current attempt is not this agent's."""
 
 
 async def _locked_job(connection: Any, job_id: UUID, worker: Agent) -> Job:
+    """The job, locked, when its current attempt is assigned to ``worker``. Any other caller gets the answer
+    a job that does not exist gets (nothing tells it the job exists), and the refusal is logged: an agent
+    reporting on a run it was not given is a bug, a late report after the job moved on, or a forgery."""
     job = await lifecycle.lock_job(connection, job_id)
-    if job is None or job.tenant_id != worker.tenant_id:  # type: ignore[attr-defined]
+    if job is None:
+        raise _NoSuchJob
+    if job.tenant_id != worker.tenant_id or job.worker_id != worker.id:  # type: ignore[attr-defined]
+        log.warning(
+            "agent report refused: the run is not assigned to this agent",
+            extra={"job_id": str(job_id), "agent": str(worker.id), "assigned_agent": str(job.worker_id)},  # type: ignore[attr-defined]
+        )
         raise _NoSuchJob
     return job
 
@@ -215,7 +224,7 @@ async def record_many_events(worker: Agent, items: list[EventsItem], effects: li
         fast = []  # one job twice in a batch: keep its events in order the slow way
     runs = [(fastpath.Run(item.job_id, item.attempt), [(EventKind(e.kind), e.data) for e in item.events])
             for item in fast]  # fmt: skip
-    appended = await fastpath.append_events(connections.get("default"), runs, worker.tenant_id)
+    appended = await fastpath.append_events(connections.get("default"), runs, worker.tenant_id, worker.id)
     effects.extend(appended)
     moved = {event.job_id for event in appended.events} & {item.job_id for item in fast}  # type: ignore[attr-defined]
     return [
@@ -335,7 +344,7 @@ async def report_results(
     kept = [start is None or start.run for start in starts]
     wins = [(fastpath.Run(item.job_id, item.attempt), {"outputs": item.outputs, "structured": item.structured})
             for item, keep in zip(items, kept, strict=True) if keep and item.outcome == "succeeded"]  # fmt: skip
-    done = await fastpath.succeed(connections.get("default"), wins, worker.tenant_id)
+    done = await fastpath.succeed(connections.get("default"), wins, worker.tenant_id, worker.id)
     effects.extend(done)
     moved = {event.job_id for event in done.events}  # type: ignore[attr-defined]
     answers = []

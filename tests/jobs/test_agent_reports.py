@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from tortoise import connections
 
-from hub.db.models import EventKind, Job, JobEvent
+from hub.db.models import EventKind, Job, JobEvent, Worker
 from hub.services import admin
 from jobs import fastpath
 from jobs.agent.batch import ReportBatcher
@@ -150,7 +150,8 @@ async def test_the_one_statement_path_appends_to_current_runs_only(client: Clien
     tenant = await admin.ensure_tenant()
     progress = [(EventKind.PROGRESS, {"progress": 1}), (EventKind.LOG, {"message": "m"})]
     runs = [(fastpath.Run(uuid.UUID(j), 0), progress) for j in (current, finished)]
-    effects = await fastpath.append_events(connections.get("default"), runs, tenant.id)
+    worker = await Worker.get(name="garage-1")
+    effects = await fastpath.append_events(connections.get("default"), runs, tenant.id, worker.id)
     assert [(str(e.job_id), e.seq, e.kind) for e in effects.events] == [  # type: ignore[attr-defined]
         (current, 4, EventKind.PROGRESS),
         (current, 5, EventKind.LOG),

@@ -152,6 +152,7 @@ class Settings:
     heartbeat_interval_s: float = 5.0
     heartbeat_timeout_s: float = 20.0
     requeue_after_s: float = 15.0
+    safe_to_repeat: tuple[str, ...] = ()  # tools whose lost calls may run again, whatever they declare
     approval_tools: tuple[str, ...] = ()
     approval_timeout_s: float = 3600.0
     slack_approvers: tuple[str, ...] = ()
@@ -226,6 +227,7 @@ class Settings:
             heartbeat_interval_s=heartbeat_interval_s,
             heartbeat_timeout_s=heartbeat_timeout_s,
             requeue_after_s=read.number("GARAGESWARM_REQUEUE_AFTER_S", 15.0, low=0.5, high=3600),
+            safe_to_repeat=read.patterns("GARAGESWARM_SAFE_TO_REPEAT"),
             approval_tools=read.patterns("GARAGESWARM_APPROVAL_TOOLS"),
             approval_timeout_s=read.number("GARAGESWARM_APPROVAL_TIMEOUT_S", 3600.0, low=1, high=7 * 86400),
             slack_approvers=_slack_ids(read, "SLACK_APPROVERS"),

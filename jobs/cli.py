@@ -1,4 +1,4 @@
-"""Subcommands of the job path: ``agent``, ``chat``, ``workers`` and ``tokens``."""
+"""Subcommands of the job path: ``agent``, ``chat``, ``workers``, ``jobs`` and ``tokens``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 from hub.settings import Settings
 
@@ -124,6 +125,40 @@ def _cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run_chat(args.hub or settings.hub_url, token, text, out_dir, print, color=sys.stdout.isatty()))
 
 
+async def _post(hub_url: str, token: str, path: str) -> tuple[int, dict[str, Any]]:
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(hub_url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"}) as response,
+    ):
+        body = await response.json(content_type=None)
+        return response.status, body if isinstance(body, dict) else {}
+
+
+def _cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """``jobs retry JOB``: one more attempt of a job that failed, timed out or was cancelled."""
+    import aiohttp
+
+    token = settings.token.get() if settings.token else read_dev_token(settings)
+    if token is None:
+        print("garageswarm jobs: set GARAGESWARM_TOKEN (or run `garageswarm up`, which leaves a dev token)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    hub_url = args.hub or settings.hub_url
+    try:
+        status, body = asyncio.run(_post(hub_url, token, f"/api/v1/jobs/{quote(args.job, safe='')}/retry"))
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"garageswarm jobs: cannot reach the hub at {hub_url}: {exc}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"garageswarm jobs: {body.get('error', {}).get('message') or f'HTTP {status}'}", file=sys.stderr)
+        return 1
+    waiting = " (waiting for approval again)" if body["status"] == "awaiting_approval" else ""
+    print(f"Retrying job {str(body['id'])[:8]} ({body['tool']}): attempt {body['attempt'] + 1}{waiting}")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``agent``, ``chat``, ``workers`` and ``tokens`` on the ``garageswarm`` parser."""
     agent = sub.add_parser("agent", help="run an agent on this AI machine")
@@ -150,6 +185,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     rotate.add_argument("--tenant", default="default", help="tenant slug")
     actions.add_parser("list", help="list agents")
     workers.set_defaults(handler=_cmd_workers)
+
+    jobs = sub.add_parser("jobs", help="act on jobs through the hub")
+    job_actions = jobs.add_subparsers(dest="action", required=True)
+    retry = job_actions.add_parser("retry", help="one more attempt of a job that failed, timed out or was cancelled")
+    retry.add_argument("job", help="the job's id, or its first 6 or more hex characters")
+    retry.add_argument("--hub", help="hub URL (GARAGESWARM_HUB_URL)")
+    jobs.set_defaults(handler=_cmd_jobs)
 
     tokens = sub.add_parser("tokens", help="create API tokens")
     token_actions = tokens.add_subparsers(dest="action", required=True)

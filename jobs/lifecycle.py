@@ -22,6 +22,7 @@ from hub.db.models import EventKind, Job, JobEvent, JobStatus, Origin, OutboxMes
 
 from .inserts import Statement, insert_together
 from .queue import HUB_QUEUE, agent_queue
+from .repeats import not_repeated_reason
 from .routing import CANDIDATES_SQL, Route, pick_worker
 
 RUN_TOOL_TASK = "run_tool"
@@ -193,14 +194,21 @@ def new_job(new: NewJob) -> tuple[Job, list[JobEvent], OutboxMessage | None]:
     created = new_event(job, EventKind.CREATED, {"tool": new.tool, "origin": new.origin.value})
     if new.approval_timeout_s is None:
         return job, [created], None
+    requested, timeout = ask_approval(job, new.requester, new.approval_timeout_s)
+    return job, [created, requested], timeout
+
+
+def ask_approval(job: Job, requested_by: str, timeout_s: float) -> tuple[JobEvent, OutboxMessage]:
+    """The job awaits a human's approval (in memory): its request event and the outbox row of its timeout,
+    not yet saved."""
     job.status = JobStatus.AWAITING_APPROVAL
-    request = {"tool": new.tool, "arguments": new.arguments, "requested_by": new.requester,
-               "timeout_s": new.approval_timeout_s}  # fmt: skip
+    request = {"tool": job.tool, "arguments": job.arguments, "requested_by": requested_by, "timeout_s": timeout_s}
     timeout = fresh(
-        OutboxMessage, task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id)}, queue=HUB_QUEUE,
-        dedupe_key=f"approval-timeout:{job.id}", available_at=utcnow() + timedelta(seconds=new.approval_timeout_s),
+        OutboxMessage, task=APPROVAL_TIMEOUT_TASK, payload={"job_id": str(job.id), "attempt": job.attempt},
+        queue=HUB_QUEUE, dedupe_key=f"approval-timeout:{job.id}:{job.attempt}",
+        available_at=utcnow() + timedelta(seconds=timeout_s),
     )  # fmt: skip
-    return job, [created, new_event(job, EventKind.APPROVAL_REQUESTED, request)], timeout
+    return new_event(job, EventKind.APPROVAL_REQUESTED, request), timeout
 
 
 async def create_job(connection: BaseDBAsyncClient, new: NewJob) -> tuple[Job, Effects]:
@@ -308,6 +316,55 @@ async def fail_or_retry(
         await finish(connection, job, status, {"error": reason, "attempts": job.attempt + 1}, effects)
     await job.save(using_db=connection)
     return effects
+
+
+async def unknown_outcome(
+    connection: BaseDBAsyncClient,
+    job: Job,
+    what: str,
+    *,
+    repeatable: bool,
+    timed_out: bool = False,
+    lost_worker: UUID | None = None,
+) -> Effects:
+    """The run's call may or may not have had its effect (its agent or server was lost mid-call, or it timed
+    out): retry it when the tool is safe to repeat (:mod:`jobs.repeats`), else end the job saying why, for a
+    person to retry by hand."""
+    if repeatable:
+        return await fail_or_retry(connection, job, what, timed_out=timed_out, lost_worker=lost_worker)
+    effects = Effects()
+    status = JobStatus.TIMED_OUT if timed_out else JobStatus.FAILED
+    data = {"error": not_repeated_reason(what, str(job.id)), "attempts": job.attempt + 1, "retry_by_hand": True}
+    await finish(connection, job, status, data, effects)
+    await job.save(using_db=connection)
+    return effects
+
+
+async def retry_by_hand(
+    connection: BaseDBAsyncClient, job: Job, by: str, *, approval_timeout_s: float | None
+) -> tuple[bool, str, Effects]:
+    """A person retries a job that ended without success: one more attempt, routed as a new job is (asking
+    for approval again first when its tool needs it: an earlier approval covered the earlier attempt, and a
+    denial stays a denial). (False, why not) for a job that has not ended or succeeded."""
+    effects = Effects()
+    if not job.status.finished or job.status is JobStatus.SUCCEEDED:
+        what = job.status.value.replace("_", " ")
+        return False, f"this job is {what}: only a job that failed, timed out or was cancelled can be retried", effects
+    job.attempt += 1
+    job.max_retries = max(job.max_retries, job.attempt)  # the retry is one more attempt, not a new budget
+    job.result = job.started_at = job.finished_at = None
+    job.error = None  # type: ignore[assignment]  # a nullable column
+    await append_event(connection, job, EventKind.RETRIED, {"reason": f"retried by {by}", "by": by, "delay_s": 0.0},
+                       effects)  # fmt: skip
+    if approval_timeout_s is not None:
+        requested, timeout = ask_approval(job, by, approval_timeout_s)
+        await save_events(connection, job, [requested], effects)
+        await timeout.save(using_db=connection)
+        effects.outbox.append(timeout)
+    else:
+        await dispatch(connection, job, effects)
+    await job.save(using_db=connection)
+    return True, "retried", effects
 
 
 async def cancel(connection: BaseDBAsyncClient, job: Job, by: str) -> Effects:

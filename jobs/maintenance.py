@@ -10,6 +10,7 @@ from hub.db.models import Tenant
 
 from . import outbox, sweeps, webhook_sweeps
 from .context import WorkerContext
+from .repeats import RepeatPolicy
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0
@@ -20,7 +21,8 @@ PURGE_EVERY_TICKS = 600  # sent outbox rows and chat deliveries older than a day
 async def tick(context: WorkerContext) -> None:
     """One round of every chore (each is one cheap query when there is nothing to do)."""
     await outbox.relay_once(context.redis, settled_s=RELAY_SETTLED_S)
-    await sweeps.reap_lost_workers(context.redis, context.settings.heartbeat_timeout_s)
+    settings = context.settings
+    await sweeps.reap_lost_workers(context.redis, settings.heartbeat_timeout_s, RepeatPolicy(settings.safe_to_repeat))
     for tenant in await Tenant.all().only("id"):
         await sweeps.dispatch_pending(context.redis, tenant.id)
     await sweeps.resend_stale_queued(context.redis, context.settings.requeue_after_s)

@@ -186,6 +186,24 @@ return {claimed, aborts, next_due, waiting, time[1] * 1000000 + time[2]}
 _POLL_SHA = hashlib.sha1(_POLL_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
+# Every claim on a queue's jobs dropped (their in-progress keys), for an agent starting up: one process at a
+# time consumes an agent's queue (hub.services.agent_sessions), so a claim found then is one a crashed
+# predecessor left behind. arq would honour it until its TTL ends (the longest job timeout, hours for an
+# agent), and the jobs it names would wait that long. KEYS: queue. ARGV: in-progress key prefix.
+_RELEASE_LUA = """
+local released = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  released = released + redis.call('DEL', ARGV[1] .. id)
+end
+return released
+"""
+
+
+async def release_claims(redis: Redis, queue: str) -> int:
+    """Drop every claim on ``queue``'s jobs (see ``_RELEASE_LUA``); how many there were."""
+    return int(await redis.eval(_RELEASE_LUA, 1, queue, in_progress_key_prefix))  # type: ignore[misc]
+
+
 RETRY_KEY_TTL_S = 88400  # arq's run_job sets this on the retry counter
 Prefetch = tuple[bytes | None, int, int]  # the replies of GET job, INCRBY retry, ZREM abort
 
@@ -253,9 +271,12 @@ class WakeableWorker(Worker):
     are set aside until it returns. When due jobs wait for a slot, a finished job frees one and a
     second loop polls at once on the ordinary connection."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sole_consumer: bool = False, **kwargs: Any) -> None:
+        """``sole_consumer``: no other process consumes this queue (an agent's own), so claims found at start
+        are stale and released (:func:`release_claims`)."""
         kwargs.setdefault("poll_delay", FALLBACK_POLL_S)
         super().__init__(*args, **kwargs)
+        self._sole_consumer = sole_consumer
         self._wake = asyncio.Event()  # a slot is free and due jobs wait for one
         self._reserved = 0  # free slots the blocked poll may fill
         self._waiting_for_slot = False
@@ -284,6 +305,8 @@ class WakeableWorker(Worker):
         self.ctx["redis"] = self.pool
         if self.on_startup:
             await self.on_startup(self.ctx)
+        if self._sole_consumer:
+            await self._retrying(self._release_stale_claims)
         await self._retrying(self._poll)
         loops = [asyncio.create_task(self._poll_when_woken()), asyncio.create_task(self._poll_when_slot_frees())]
         try:
@@ -292,6 +315,10 @@ class WakeableWorker(Worker):
             for loop in loops:
                 loop.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _release_stale_claims(self) -> None:
+        if released := await release_claims(self.pool, self.queue_name):
+            log.warning("released the claims a previous process left", extra={"jobs": released})
 
     async def _retrying(self, poll: Callable[[], Awaitable[None]]) -> None:
         """One poll; while Redis is unreachable (restarting), keep the running jobs, wait and try again

@@ -15,6 +15,7 @@ from hub.db.models import Job, JobStatus, OutboxMessage, Worker, WorkerStatus
 from . import effects as job_effects
 from . import lifecycle, outbox
 from .lifecycle import run_job_id, utcnow
+from .repeats import RepeatPolicy, declared_tool
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 200
@@ -37,22 +38,42 @@ async def dispatch_pending(redis: ArqRedis, tenant_id: UUID) -> int:
     return routed
 
 
-async def requeue_running(redis: ArqRedis, worker: Worker, *, reason: str) -> int:
-    """Retry elsewhere every job the agent had started (it restarted or went silent)."""
+async def requeue_running(redis: ArqRedis, worker: Worker, *, reason: str, policy: RepeatPolicy) -> int:
+    """Move on every job the agent held (it restarted: the runs it had started; it went silent: its queued
+    runs too). A queued run goes to another agent; a started one is retried only when its tool is safe to
+    repeat (it may have had its effect), else it fails saying why. Returns how many jobs moved."""
     statuses = [JobStatus.RUNNING] if reason == "agent restarted" else [JobStatus.RUNNING, JobStatus.QUEUED]
-    jobs = await Job.filter(worker_id=worker.id, status__in=statuses).limit(SWEEP_BATCH)
-    for candidate in jobs:
-        async with in_transaction() as connection:
-            job = await lifecycle.lock_job(connection, candidate.id)
-            if job is None or job.status not in statuses or job.worker_id != worker.id:  # type: ignore[attr-defined]
-                continue
+    moved, after = 0, None
+    while True:  # every job, a batch at a time, in id order (a job moved back to this agent is not seen twice)
+        held = Job.filter(worker_id=worker.id, status__in=statuses)
+        batch = await (held.filter(id__gt=after) if after else held).order_by("id").limit(SWEEP_BATCH).only("id")
+        if not batch:
+            return moved
+        for candidate in batch:
+            moved += await _move_on(redis, worker, candidate.id, reason, statuses, policy)
+        after = batch[-1].id
+
+
+async def _move_on(
+    redis: ArqRedis, worker: Worker, job_id: UUID, reason: str, statuses: list[JobStatus], policy: RepeatPolicy
+) -> int:
+    async with in_transaction() as connection:
+        job = await lifecycle.lock_job(connection, job_id)
+        if job is None or job.status not in statuses or job.worker_id != worker.id:  # type: ignore[attr-defined]
+            return 0
+        if job.status is JobStatus.RUNNING:
+            repeatable = policy.may_repeat(job.tool, declared_tool(worker.tools, job.tool))
+            what = f"{reason} while the tool was running"
+            effects = await lifecycle.unknown_outcome(connection, job, what, repeatable=repeatable,
+                                                      lost_worker=worker.id)  # fmt: skip
+        else:
             effects = await lifecycle.fail_or_retry(connection, job, reason, lost_worker=worker.id)
-        await job_effects.apply(redis, worker.tenant_id, effects)  # type: ignore[attr-defined]
-    return len(jobs)
+    await job_effects.apply(redis, worker.tenant_id, effects)  # type: ignore[attr-defined]
+    return 1
 
 
-async def reap_lost_workers(redis: ArqRedis, timeout_s: float) -> int:
-    """Mark agents whose heart-beat stopped offline and re-queue their jobs to other agents."""
+async def reap_lost_workers(redis: ArqRedis, timeout_s: float, policy: RepeatPolicy) -> int:
+    """Mark agents whose heart-beat stopped offline and move their jobs on (:func:`requeue_running`)."""
     cutoff = utcnow() - timedelta(seconds=timeout_s)
     lost = await Worker.filter(status=WorkerStatus.ONLINE, last_heartbeat_at__lt=cutoff)
     for worker in lost:
@@ -61,7 +82,7 @@ async def reap_lost_workers(redis: ArqRedis, timeout_s: float) -> int:
         )
         if updated:
             log.warning("agent lost", extra={"worker": worker.name})
-            await requeue_running(redis, worker, reason="agent lost")
+            await requeue_running(redis, worker, reason="agent lost", policy=policy)
     return len(lost)
 
 

@@ -9,6 +9,7 @@ from bot.commands.model import (
     ListTools,
     ListWorkers,
     Login,
+    RetryJob,
     RunTool,
     Subcommand,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "ListTools",
     "ListWorkers",
     "Login",
+    "RetryJob",
     "RunTool",
     "Subcommand",
     "ToolInfo",

@@ -16,6 +16,7 @@ class Subcommand(StrEnum):
     TOOL = "tool"
     STATUS = "status"
     CANCEL = "cancel"
+    RETRY = "retry"
     LOGIN = "login"
 
 
@@ -65,8 +66,15 @@ class CancelJob:
 
 
 @dataclass(frozen=True)
+class RetryJob:
+    """Retry by hand a job that failed, timed out or was cancelled; ``job_ref`` as in :class:`JobStatus`."""
+
+    job_ref: str
+
+
+@dataclass(frozen=True)
 class Login:
     """Link the chat user to a GarageSwarm account."""
 
 
-Command = Help | ListTools | ListWorkers | RunTool | JobStatus | CancelJob | Login
+Command = Help | ListTools | ListWorkers | RunTool | JobStatus | CancelJob | RetryJob | Login

@@ -16,6 +16,7 @@ from bot.commands.model import (
     ListTools,
     ListWorkers,
     Login,
+    RetryJob,
     RunTool,
     Subcommand,
 )
@@ -206,6 +207,7 @@ _PARSERS: Final[dict[Subcommand, Callable[[str], Command]]] = {
     Subcommand.WORKERS: _no_arguments(Subcommand.WORKERS, ListWorkers()),
     Subcommand.TOOL: _parse_tool,
     Subcommand.STATUS: _job_parser(Subcommand.STATUS, JobStatus),
+    Subcommand.RETRY: _job_parser(Subcommand.RETRY, RetryJob),
     Subcommand.CANCEL: _job_parser(Subcommand.CANCEL, CancelJob),
     Subcommand.LOGIN: _no_arguments(Subcommand.LOGIN, Login()),
 }

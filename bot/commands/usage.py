@@ -15,6 +15,7 @@ USAGE: Final[Mapping[Subcommand, str]] = {
     Subcommand.TOOL: "tool SERVER.TOOL [key=value ... | {JSON}]",
     Subcommand.STATUS: "status JOB",
     Subcommand.CANCEL: "cancel JOB",
+    Subcommand.RETRY: "retry JOB",
     Subcommand.LOGIN: "login",
 }
 
@@ -27,6 +28,7 @@ _SUMMARY: Final[Mapping[Subcommand, str]] = {
     Subcommand.TOOL: "Run a tool; its progress and result appear in this thread.",
     Subcommand.STATUS: "Show the state of a job.",
     Subcommand.CANCEL: "Cancel a queued or running job.",
+    Subcommand.RETRY: "Run a job that failed, timed out or was cancelled once more.",
     Subcommand.LOGIN: "Link your chat account to GarageSwarm.",
 }
 
@@ -47,6 +49,11 @@ _DETAILS: Final[Mapping[Subcommand, str]] = {
     ),
     Subcommand.STATUS: _JOB_DETAILS + "\n\nExample:\n  /swarm status 1b4e28ba",
     Subcommand.CANCEL: _JOB_DETAILS + "\n\nExample:\n  /swarm cancel 1b4e28ba",
+    Subcommand.RETRY: (
+        _JOB_DETAILS + "\n\nA job whose agent was lost while its tool was running is not retried by itself when\n"
+        "the tool may not be safe to repeat: check what the tool did, then retry it here.\n\n"
+        "Example:\n  /swarm retry 1b4e28ba"
+    ),
 }
 
 

@@ -59,6 +59,7 @@ def application_commands() -> list[dict[str, Any]]:
         _subcommand(Subcommand.WORKERS, "List the workers and whether they are online"),
         _subcommand(Subcommand.STATUS, "Show the state of a job", job),
         _subcommand(Subcommand.CANCEL, "Cancel a queued or running job", job),
+        _subcommand(Subcommand.RETRY, "Run a job that failed, timed out or was cancelled once more", job),
         _subcommand(
             Subcommand.HELP,
             "Show the help, or the help of one command",
@@ -134,6 +135,7 @@ _OPTION_ORDER: Final[Mapping[Subcommand, tuple[str, ...]]] = {
     Subcommand.WORKERS: (),
     Subcommand.STATUS: ("job",),
     Subcommand.CANCEL: ("job",),
+    Subcommand.RETRY: ("job",),
     Subcommand.HELP: ("topic",),
 }
 _HELP_TOPICS: Final = tuple(_OPTION_ORDER)

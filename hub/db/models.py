@@ -119,6 +119,9 @@ class ChatIdentity(Model):
 class Worker(Model):
     """An agent on an AI machine. Its API key is stored as a hash, found by its public prefix."""
 
+    # One key is one agent: one process at a time holds it (its session), so one process consumes the
+    # agent's queue (jobs.agent.runtime relies on it to release what a crashed process had claimed).
+
     id = fields.UUIDField(primary_key=True)
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="workers", on_delete=fields.CASCADE
@@ -133,6 +136,9 @@ class Worker(Model):
     status = fields.CharEnumField(WorkerStatus, max_length=16, default=WorkerStatus.OFFLINE)
     max_concurrency = fields.IntField(default=8)
     last_heartbeat_at = fields.DatetimeField(null=True)
+    session_id = fields.CharField(max_length=64, null=True, description="the agent process holding this key")
+    session: dict[str, Any] = fields.JSONField(default=dict, description="where that process runs: host, pid")
+    session_closed_at = fields.DatetimeField(null=True, description="when its heart-beat connection closed")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -44,8 +44,10 @@ from hub.routes.schemas import (
     StartRun,
 )  # fmt: skip
 from hub.routes.views import artifact_view
+from hub.services import agent_sessions
 from jobs import fastpath, lifecycle
 from jobs.queue import agent_queue
+from jobs.repeats import RepeatPolicy, declared_tool
 from jobs.sweeps import dispatch_pending, requeue_running
 
 log = logging.getLogger(__name__)
@@ -62,22 +64,34 @@ def _job_id(request: web.Request) -> UUID:
         raise NotFound("no such job") from None
 
 
-async def _mark_alive(worker: Worker) -> bool:
-    """Record a heart-beat; True when the agent was offline until now."""
+async def _mark_alive(worker: Worker, session_id: str | None = None) -> bool:
+    """Record a heart-beat of the process holding the key; True when the agent was offline until now. A
+    process that no longer holds it (another took the key over) is refused with :class:`Conflict`."""
     was_offline = worker.status is not WorkerStatus.ONLINE
-    worker.status, worker.last_heartbeat_at = WorkerStatus.ONLINE, datetime.now(UTC)
-    await worker.save(update_fields=["status", "last_heartbeat_at"])
+    now = datetime.now(UTC)
+    beating = Worker.filter(id=worker.id) if session_id is None else Worker.filter(id=worker.id, session_id=session_id)
+    if not await beating.update(status=WorkerStatus.ONLINE, last_heartbeat_at=now):
+        raise Conflict(agent_sessions.replaced_message(await Worker.get(id=worker.id)))
+    worker.status, worker.last_heartbeat_at = WorkerStatus.ONLINE, now
     return was_offline
 
 
 @endpoint(
     "Register the agent and the tools of its MCP servers (on start and when tools change)",
     tags=("agent",), security=AGENT, request=Register,
-    responses={200: Response("registered", Registered), 401: UNAUTHORIZED},
+    responses={200: Response("registered", Registered), 401: UNAUTHORIZED,
+               409: Response("another live process holds this agent's key (one key is one agent)")},
 )  # fmt: skip
 async def register(request: web.Request) -> web.Response:
     worker = await authenticate_worker(request)
     body = await read_json(request, Register)
+    settings = request.app[SETTINGS]
+    if body.session is not None:  # refused before anything of the live process is touched
+        session = agent_sessions.Session(body.session.id, body.session.host, body.session.pid)
+        worker, restarted = await agent_sessions.take(worker.id, session, datetime.now(UTC),
+                                                      settings.heartbeat_timeout_s)  # fmt: skip
+    else:  # an agent that does not name its process: it says itself whether it restarted
+        restarted = request.query.get("restarted", "1") == "1"
     worker.tools = [tool.model_dump() for tool in body.tools]
     worker.labels = {**worker.labels, **body.labels}
     worker.max_concurrency = body.max_concurrency
@@ -85,10 +99,9 @@ async def register(request: web.Request) -> web.Response:
     request.app[JOBS].forget_catalog(worker.tenant_id)  # type: ignore[attr-defined]
     await _mark_alive(worker)
     redis = request.app[REDIS]
-    restarted = request.query.get("restarted", "1") == "1"
-    requeued = await requeue_running(redis, worker, reason="agent restarted") if restarted else 0
+    policy = RepeatPolicy(settings.safe_to_repeat)
+    requeued = await requeue_running(redis, worker, reason="agent restarted", policy=policy) if restarted else 0
     await dispatch_pending(redis, worker.tenant_id)  # type: ignore[attr-defined]
-    settings = request.app[SETTINGS]
     answer = Registered(
         worker_id=worker.id, name=worker.name, queue=agent_queue(str(worker.id)),
         heartbeat_interval_s=settings.heartbeat_interval_s, heartbeat_timeout_s=settings.heartbeat_timeout_s,
@@ -99,38 +112,58 @@ async def register(request: web.Request) -> web.Response:
 
 @endpoint(
     "Heart-beat over HTTP (the fallback of the WebSocket)",
-    tags=("agent",), security=AGENT, request=Heartbeat, responses={200: Response("alive", Ack), 401: UNAUTHORIZED},
+    tags=("agent",), security=AGENT, request=Heartbeat,
+    responses={200: Response("alive", Ack), 401: UNAUTHORIZED,
+               409: Response("another process has taken this agent's key over: this one must stop")},
 )  # fmt: skip
 async def heartbeat(request: web.Request) -> web.Response:
     worker = await authenticate_worker(request)
-    await read_json(request, Heartbeat)
-    if await _mark_alive(worker):
+    body = await read_json(request, Heartbeat)
+    if await _mark_alive(worker, body.session):
         await dispatch_pending(request.app[REDIS], worker.tenant_id)  # type: ignore[attr-defined]
     return web.json_response({"ok": True, "detail": None})
 
 
 @endpoint(
-    "Heart-beat WebSocket: the agent sends {\"type\": \"heartbeat\"} every interval",
+    "Heart-beat WebSocket (?session=ID): the agent sends {\"type\": \"heartbeat\"} every interval; a process "
+    "that lost its key is told {\"type\": \"replaced\", \"detail\": ...} and the socket closes",
     tags=("agent",), security=AGENT,
     responses={101: Response("switching to WebSocket", Ack, example={"ok": True, "detail": "upgrade"}),
-               401: UNAUTHORIZED},
+               401: UNAUTHORIZED, 409: Response("another process has taken this agent's key over")},
 )  # fmt: skip
 async def heartbeat_ws(request: web.Request) -> web.WebSocketResponse:
     worker = await authenticate_worker(request)
+    session_id = request.query.get("session") or None
+    agent_sessions.check_current(worker, session_id)
     settings = request.app[SETTINGS]
     ws = web.WebSocketResponse(heartbeat=settings.heartbeat_interval_s * 2, max_msg_size=64 * 1024)
     await ws.prepare(request)
-    if await _mark_alive(worker):
+    try:
+        await _beat_until_closed(request, ws, worker, session_id)
+    except Conflict as exc:
+        await ws.send_json({"type": "replaced", "detail": exc.message})
+        await ws.close()
+    finally:
+        # aiohttp cancels the handler once the socket is gone: the record that it closed must still be written
+        await asyncio.shield(agent_sessions.closed(worker.id, session_id, datetime.now(UTC)))
+    return ws
+
+
+async def _beat_until_closed(
+    request: web.Request, ws: web.WebSocketResponse, worker: Worker, session_id: str | None
+) -> None:
+    if await _mark_alive(worker, session_id):
         await dispatch_pending(request.app[REDIS], worker.tenant_id)  # type: ignore[attr-defined]
     async for message in ws:
         if message.type is not WSMsgType.TEXT:
             continue
+        beat: object = None
         with contextlib.suppress(ValueError):
-            if json.loads(message.data).get("type") == "heartbeat":
-                if await _mark_alive(worker):
-                    await dispatch_pending(request.app[REDIS], worker.tenant_id)  # type: ignore[attr-defined]
-                await ws.send_json({"type": "ack"})
-    return ws
+            beat = json.loads(message.data)
+        if isinstance(beat, dict) and beat.get("type") == "heartbeat":
+            if await _mark_alive(worker, session_id):
+                await dispatch_pending(request.app[REDIS], worker.tenant_id)  # type: ignore[attr-defined]
+            await ws.send_json({"type": "ack"})
 
 
 class _NoSuchJob(Exception):
@@ -307,7 +340,7 @@ async def upload_artifact(request: web.Request) -> web.Response:
     return web.json_response(text=artifact_view(artifact).model_dump_json())
 
 
-async def _apply_result(connection: Any, job: Job, body: ReportResult) -> lifecycle.Effects:
+async def _apply_result(connection: Any, job: Job, body: ReportResult, policy: RepeatPolicy) -> lifecycle.Effects:
     effects = lifecycle.Effects()
     job.result = {"outputs": body.outputs, "structured": body.structured}
     cancel_asked = (
@@ -326,16 +359,24 @@ async def _apply_result(connection: Any, job: Job, body: ReportResult) -> lifecy
         await lifecycle.finish(connection, job, JobStatus.FAILED, {"error": body.error or "tool error"}, effects)
     else:
         job.result = None
-        return await lifecycle.fail_or_retry(
-            connection, job, body.error or body.outcome, timed_out=body.outcome == "timed_out",
-            lost_worker=job.worker_id,  # type: ignore[attr-defined]
-        )  # fmt: skip
+        what, timed_out = body.error or body.outcome, body.outcome == "timed_out"
+        if body.outcome_unknown:  # the call may have had its effect: again only if that is safe
+            agent = await Worker.filter(id=job.worker_id).using_db(connection).only("id", "tools").first()  # type: ignore[attr-defined]
+            repeatable = policy.may_repeat(job.tool, declared_tool(agent.tools if agent else [], job.tool))
+            return await lifecycle.unknown_outcome(connection, job, what, repeatable=repeatable, timed_out=timed_out,
+                                                   lost_worker=job.worker_id)  # type: ignore[attr-defined]  # fmt: skip
+        return await lifecycle.fail_or_retry(connection, job, what, timed_out=timed_out,
+                                             lost_worker=job.worker_id)  # type: ignore[attr-defined]  # fmt: skip
     await job.save(using_db=connection)
     return effects
 
 
 async def report_results(
-    worker: Agent, items: list[ResultItem], effects: lifecycle.Effects, started: dict[UUID, StartAnswer]
+    worker: Agent,
+    items: list[ResultItem],
+    effects: lifecycle.Effects,
+    started: dict[UUID, StartAnswer],
+    policy: RepeatPolicy,
 ) -> list[ResultAnswer]:
     """Record run results, idempotently by (job, attempt): the successes in one statement, the rest (and
     any success that statement did not take: duplicates, cancellations) one by one on the general path.
@@ -352,14 +393,16 @@ async def report_results(
         if start is not None and not start.run:
             answer = ResultAnswer(job_id=item.job_id, started=False, reason=start.reason, error=start.error)
         else:
-            answer = await _result_answer(worker, item, moved, effects)
+            answer = await _result_answer(worker, item, moved, effects, policy)
             if start is not None:
                 answer.started, answer.reason = True, start.reason
         answers.append(answer)
     return answers
 
 
-async def _result_answer(worker: Agent, item: ResultItem, moved: set[UUID], effects: lifecycle.Effects) -> ResultAnswer:
+async def _result_answer(
+    worker: Agent, item: ResultItem, moved: set[UUID], effects: lifecycle.Effects, policy: RepeatPolicy
+) -> ResultAnswer:
     if item.outcome == "succeeded" and item.job_id in moved:
         return ResultAnswer(job_id=item.job_id, status="succeeded", duplicate=False)
     try:
@@ -367,7 +410,7 @@ async def _result_answer(worker: Agent, item: ResultItem, moved: set[UUID], effe
             job = await _locked_job(connection, item.job_id, worker)
             duplicate = item.attempt != job.attempt or job.status.finished
             if not duplicate:
-                effects.extend(await _apply_result(connection, job, item))
+                effects.extend(await _apply_result(connection, job, item, policy))
     except _NoSuchJob:
         return ResultAnswer(job_id=item.job_id, error="no such job")
     return ResultAnswer(job_id=item.job_id, status=job.status.value, duplicate=duplicate)
@@ -383,7 +426,8 @@ async def report_result(request: web.Request) -> web.Response:
     worker = await authenticate_agent(request)
     body = await read_json(request, ReportResult)
     effects = lifecycle.Effects()
-    [answer] = await report_results(worker, [ResultItem(job_id=_job_id(request), **body.model_dump())], effects, {})
+    item = ResultItem(job_id=_job_id(request), **body.model_dump())
+    [answer] = await report_results(worker, [item], effects, {}, RepeatPolicy(request.app[SETTINGS].safe_to_repeat))
     request.app[JOBS].effects.apply_later(worker.tenant_id, effects)
     if answer.error is not None:
         raise NotFound(answer.error)
@@ -422,7 +466,8 @@ async def report_batch(request: web.Request) -> web.Response:
         starts = await start_runs(worker, [*body.starts, *implicit], effects)
         started = {answer.job_id: answer for answer in starts[len(body.starts) :]}
         events = await record_many_events(worker, body.events, effects)
-        answers = iter(await report_results(worker, rest, effects, started))
+        policy = RepeatPolicy(request.app[SETTINGS].safe_to_repeat)
+        answers = iter(await report_results(worker, rest, effects, started, policy))
         results = [quick[item.job_id] if item.job_id in quick else next(answers) for item in body.results]
         answer = BatchAnswer(starts=starts[: len(body.starts)], events=events, results=results)
     finally:

@@ -124,6 +124,24 @@ async def cancel_job(request: web.Request) -> web.Response:
     return web.json_response(text=job_view(job, await request.app[JOBS].worker_name(job)).model_dump_json())
 
 
+@endpoint(
+    "Retry by hand a job that failed, timed out or was cancelled: one more attempt (a tool that needs approval "
+    "asks for it again)",
+    tags=("jobs",), security=API,
+    responses={200: Response("the job, retried", JobView), 403: FORBIDDEN, 404: NOT_FOUND,
+               409: Response("the job has not ended, or it succeeded")},
+)  # fmt: skip
+async def retry_job(request: web.Request) -> web.Response:
+    caller = await authenticate_caller(request)
+    job = await job_service.find_job(caller.tenant_id, request.match_info["job_id"])
+    await require_run(request, caller, job.tool)
+    job, retried, reason = await request.app[JOBS].retry(caller.tenant_id, job.id, by=f"api:{caller.name}",
+                                                         actor=_actor(caller))  # fmt: skip
+    if not retried:
+        raise Conflict(reason)
+    return web.json_response(text=job_view(job, await request.app[JOBS].worker_name(job)).model_dump_json())
+
+
 def _actor(caller: Caller) -> str:
     return f"user:{caller.user_id}" if caller.user_id else f"token:{caller.token_id}"
 
@@ -197,6 +215,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/jobs", list_jobs)
     app.router.add_get("/api/v1/jobs/{job_id}", get_job)
     app.router.add_post("/api/v1/jobs/{job_id}/cancel", cancel_job)
+    app.router.add_post("/api/v1/jobs/{job_id}/retry", retry_job)
     app.router.add_post("/api/v1/jobs/{job_id}/approve", approve_job)
     app.router.add_post("/api/v1/jobs/{job_id}/deny", deny_job)
     app.router.add_get("/api/v1/workers", list_workers)

@@ -86,6 +86,12 @@ class ToolView(BaseModel):
     name: str
     description: str | None = None
     input_schema: dict[str, Any] = Field(default_factory=dict)
+    read_only: bool = Field(default=False, description="the server's readOnlyHint: the call changes nothing")
+    idempotent: bool = Field(default=False, description="the server's idempotentHint: calling twice = calling once")
+    safe_to_repeat: bool | None = Field(
+        default=None, description="the agent operator's override (its TOML): whether a call whose outcome is "
+        "unknown (its agent was lost mid-call) may run again; unset: the server's hints decide",
+    )  # fmt: skip
 
 
 class WorkerView(BaseModel):
@@ -112,10 +118,23 @@ class WorkerList(BaseModel):
     model_config = _examples({"workers": []})
 
 
+class AgentSession(BaseModel):
+    """The agent process presenting the key: one key is one agent, held by one process at a time."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$", description="random, new for every start of the agent")
+    host: str = Field(default="", max_length=255)
+    pid: int = Field(default=0, ge=0)
+
+    model_config = _examples({"id": "3f1c9b0e7a2d4e8f", "host": "gpu-box", "pid": 4242})
+
+
 class Register(BaseModel):
     tools: list[ToolView] = Field(max_length=2000)
     labels: dict[str, str] = Field(default_factory=dict, max_length=64)
     max_concurrency: int = Field(default=8, ge=1, le=1024)
+    session: AgentSession | None = Field(
+        default=None, description="the process registering; a second live process with the same key is refused"
+    )
 
     model_config = _examples(
         {"tools": [{"name": "demo.echo", "description": "Echo", "input_schema": {"type": "object"}}],
@@ -139,6 +158,7 @@ class Registered(BaseModel):
 
 class Heartbeat(BaseModel):
     active_jobs: int = Field(default=0, ge=0)
+    session: str | None = Field(default=None, max_length=64, description="the registered session's id")
 
     model_config = _examples({"active_jobs": 2})
 
@@ -184,6 +204,11 @@ class ReportResult(BaseModel):
     attempt: int = Field(ge=0)
     outcome: Outcome
     retryable: bool = False
+    outcome_unknown: bool = Field(
+        default=False, description="the call reached the tool and ended without its answer (the server was lost, "
+        "the call timed out or the agent stopped): it may have had its effect, so it is retried only when the "
+        "tool is safe to repeat",
+    )  # fmt: skip
     error: str | None = Field(default=None, max_length=8000)
     outputs: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
     structured: dict[str, Any] | None = None

@@ -16,6 +16,7 @@ from bot.commands import (
     ListTools,
     ListWorkers,
     Login,
+    RetryJob,
     RunTool,
     help_text,
     parse_command,
@@ -149,6 +150,19 @@ async def _cancel(services: JobServices, requester: Requester, job: Job) -> Comm
     )
 
 
+async def _retry(services: JobServices, requester: Requester, job: Job) -> CommandOutcome:
+    job, retried, reason = await services.retry(requester.tenant_id, job.id, by=requester.identity)
+    if not retried:
+        return CommandOutcome(f"{await _describe(services, job)} ({reason})", False, job)
+    waiting = ""
+    if job.status is State.AWAITING_APPROVAL:
+        waiting = " (waiting for approval again)"
+    elif job.worker_id is None:  # type: ignore[attr-defined]
+        waiting = " (waiting for an agent with this tool)"
+    return CommandOutcome(f"Retrying job {short_id(job)} ({job.tool}): attempt {job.attempt + 1}{waiting}", True, job,
+                          follow=True)  # fmt: skip
+
+
 async def _login(requester: Requester) -> CommandOutcome:
     """A one-time, short-lived link binding this chat identity to whoever signs in through it."""
     if requester.sign_in_url is None:
@@ -176,11 +190,12 @@ async def execute(services: JobServices, requester: Requester, command: Command)
             case JobStatus(job_ref=ref):
                 job = await job_service.find_job(requester.tenant_id, ref)
                 return CommandOutcome(await _describe(services, job), True, job)
-            case CancelJob(job_ref=ref):
+            case CancelJob(job_ref=ref) | RetryJob(job_ref=ref):  # whoever may run the tool
                 job = await job_service.find_job(requester.tenant_id, ref)
                 if (refused := _refusal(requester, job.tool)) is not None:
                     return refused
-                return await _cancel(services, requester, job)
+                act = _cancel if isinstance(command, CancelJob) else _retry
+                return await act(services, requester, job)
             case Login():
                 return await _login(requester)
     except CommandError as error:

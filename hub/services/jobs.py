@@ -162,6 +162,24 @@ class JobServices:
             )  # fmt: skip
         return job
 
+    async def retry(self, tenant_id: UUID, job_id: UUID, by: str, *, actor: str | None = None) -> tuple[Job, bool, str]:
+        """Retry by hand a job that failed, timed out or was cancelled, from any door: (job, retried, why not).
+        A tool that needs approval asks for it again. Recorded in the audit log."""
+        timeout_s = self.policy.timeout_s
+        async with in_transaction() as connection:
+            job = await lifecycle.lock_job(connection, job_id)
+            if job is None or job.tenant_id != tenant_id:  # type: ignore[attr-defined]
+                raise NotFound(f"job {job_id} not found")
+            approval = timeout_s if self.policy.requires_approval(job.tool) else None
+            retried, reason, effects = await lifecycle.retry_by_hand(connection, job, by, approval_timeout_s=approval)
+        await self.effects.apply(tenant_id, effects)
+        if retried:
+            await audit.record(
+                audit.Action.JOB_RETRIED, actor=actor or by, source=by.split(":", 1)[0], target=f"job:{job.id}",
+                tenant_id=tenant_id, data={"tool": job.tool, "attempt": job.attempt},
+            )  # fmt: skip
+        return job, retried, reason
+
     async def decide(
         self,
         tenant_id: UUID,

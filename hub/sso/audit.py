@@ -23,6 +23,7 @@ class Action(StrEnum):
     ROLE_REVOKED = "role_revoked"
     APPROVAL_DECIDED = "approval_decided"
     JOB_CANCELLED = "job_cancelled"
+    JOB_RETRIED = "job_retried"
 
 
 async def record(

@@ -12,6 +12,8 @@ args = ["-m", "mcp_server_time"]
 env = { TZ = "UTC" }
 cwd = "/srv/tools"
 protocol = "auto"          # "auto" (try 2026-07-28, fall back) or "legacy" (2025-11-25 handshake)
+safe_to_repeat = true      # a call lost with its agent may run again (or false, or { tool = true, ... });
+                           # unset: the server's readOnlyHint / idempotentHint decide
 
 [servers.search]           # HTTP: streamable HTTP by default, or the legacy SSE transport
 url = "https://tools.example/mcp"
@@ -49,12 +51,25 @@ HttpTransport = Literal["streamable-http", "sse"]
 _PROTOCOLS: tuple[ProtocolMode, ...] = ("auto", "legacy")
 _HTTP_TRANSPORTS: tuple[HttpTransport, ...] = ("streamable-http", "sse")
 _ChoiceT = TypeVar("_ChoiceT", bound=str)
-_STDIO_KEYS = frozenset({"command", "args", "env", "cwd", "protocol"})
-_HTTP_KEYS = frozenset({"url", "headers", "transport", "protocol"})
+_STDIO_KEYS = frozenset({"command", "args", "env", "cwd", "protocol", "safe_to_repeat"})
+_HTTP_KEYS = frozenset({"url", "headers", "transport", "protocol", "safe_to_repeat"})
 
 
 class ConfigError(ValueError):
     """The agent configuration is invalid; the message names the key and what is expected."""
+
+
+@dataclass(frozen=True)
+class RepeatOverride:
+    """The operator's word on running a server's tools again after a call's outcome was lost (its agent died
+    mid-call): ``safe_to_repeat = true`` / ``false`` for every tool of the server, or a table per tool
+    (``{ git_status = true, git_push = false }``). What it leaves out, the server's hints decide."""
+
+    server: bool | None = None
+    tools: Mapping[str, bool] = field(default_factory=dict)
+
+    def of(self, tool: str) -> bool | None:
+        return self.tools.get(tool, self.server)
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class StdioServerConfig:
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold API keys
     cwd: str | None = None
     protocol: ProtocolMode = "auto"
+    repeat: RepeatOverride = field(default_factory=RepeatOverride)
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class HttpServerConfig:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold credentials
     transport: HttpTransport = "streamable-http"
     protocol: ProtocolMode = "auto"
+    repeat: RepeatOverride = field(default_factory=RepeatOverride)
 
 
 ServerConfig = StdioServerConfig | HttpServerConfig
@@ -140,6 +157,7 @@ def _parse_server(name: str, table: object) -> ServerConfig:
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected one of {sorted(allowed)}")
     protocol = _choice(table, where, "protocol", _PROTOCOLS)
+    repeat = _repeat(table, where)
     if "command" in table:
         return StdioServerConfig(
             name=name,
@@ -148,6 +166,7 @@ def _parse_server(name: str, table: object) -> ServerConfig:
             env=_str_table(table, where, "env"),
             cwd=_text(table, where, "cwd") if "cwd" in table else None,
             protocol=protocol,
+            repeat=repeat,
         )
     url = _text(table, where, "url")
     if not url.startswith(("http://", "https://")):
@@ -158,7 +177,19 @@ def _parse_server(name: str, table: object) -> ServerConfig:
         headers=_str_table(table, where, "headers"),
         transport=_choice(table, where, "transport", _HTTP_TRANSPORTS),
         protocol=protocol,
+        repeat=repeat,
     )
+
+
+def _repeat(table: Mapping[str, Any], where: str) -> RepeatOverride:
+    value = table.get("safe_to_repeat")
+    if value is None:
+        return RepeatOverride()
+    if isinstance(value, bool):
+        return RepeatOverride(server=value)
+    if isinstance(value, dict) and all(isinstance(flag, bool) for flag in value.values()):
+        return RepeatOverride(tools=dict(value))
+    raise ConfigError(f"{where}.safe_to_repeat: must be true, false or a table of tool names to true or false")
 
 
 def _text(table: Mapping[str, Any], where: str, key: str) -> str:

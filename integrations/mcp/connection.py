@@ -13,13 +13,19 @@ import asyncio
 import logging
 import random
 from contextlib import AsyncExitStack, suppress
-from typing import Any
+from typing import Any, cast
 
 from mcp import ClientSession
 from mcp.client.session import IncomingMessage
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
-from mcp.types import CONNECTION_CLOSED, Implementation, LoggingLevel, LoggingMessageNotificationParams
+from mcp.types import (
+    CONNECTION_CLOSED,
+    Implementation,
+    LoggingLevel,
+    LoggingMessageNotificationParams,
+    RequestParamsMeta,
+)
 from mcp.types import ToolListChangedNotification as ToolsChangedNote
 from pydantic import ValidationError
 
@@ -112,14 +118,19 @@ class ServerConnection:
             self._task.cancel()
             await asyncio.wait({self._task})
 
-    async def call(self, tool: str, arguments: dict[str, Any], watch: CallWatch) -> CallOutcome:
-        """Run one ``tools/call`` on the shared session under ``watch``'s deadline."""
+    async def call(
+        self, tool: str, arguments: dict[str, Any], watch: CallWatch, meta: dict[str, Any] | None = None
+    ) -> CallOutcome:
+        """Run one ``tools/call`` on the shared session under ``watch``'s deadline; ``meta`` goes in the
+        request's ``_meta`` (beside the progress token)."""
         session = self._require_session(tool)
         self._calls.add(watch)
         try:
             async with asyncio.timeout_at(watch.first_deadline) as timeout:
                 watch.attach(timeout)
-                result = await session.call_tool(tool, arguments, progress_callback=watch.progress)
+                result = await session.call_tool(
+                    tool, arguments, progress_callback=watch.progress, meta=cast(RequestParamsMeta | None, meta)
+                )
         except TimeoutError:
             raise watch.timeout_error(self.name, tool) from None
         except MCPError as exc:
@@ -149,9 +160,13 @@ class ServerConnection:
     def _call_error(self, exc: MCPError) -> McpCallError:
         if exc.code != CONNECTION_CLOSED:
             return ProtocolError(self.name, f"server refused the call: {exc.error.message}", code=exc.code)
+        error: McpCallError
         if self._stop.is_set():
-            return ServerUnavailable(self.name, "the pool is closed")
-        return ServerCrashed(self.name, f"the connection to the server was lost; {self._recovery}")
+            error = ServerUnavailable(self.name, "the pool is closed")
+        else:
+            error = ServerCrashed(self.name, f"the connection to the server was lost; {self._recovery}")
+        error.outcome_unknown = True  # lost mid-call: the server may have done the work
+        return error
 
     async def _supervise(self) -> None:
         loop = asyncio.get_running_loop()

@@ -29,6 +29,7 @@ class ToolSpec:
     description: str
     input_schema: dict[str, Any] = field(default_factory=dict)
     read_only: bool = False  # the server's readOnlyHint: calling it does not modify its environment
+    idempotent: bool = False  # the server's idempotentHint: calling it twice has the effect of once
 
 
 ToolsChangedCallback = Callable[[str, list[ToolSpec]], Awaitable[None]]
@@ -77,6 +78,7 @@ def tool_spec(server: str, tool: Tool) -> ToolSpec:
         description=tool.description or tool.title or "",
         input_schema=dict(tool.input_schema),
         read_only=bool(tool.annotations and tool.annotations.read_only_hint),
+        idempotent=bool(tool.annotations and tool.annotations.idempotent_hint),
     )
 
 

@@ -13,6 +13,9 @@ class McpCallError(Exception):
     """A call through the pool failed before the tool produced a result."""
 
     retryable = False
+    # The call had reached the server when it failed (its connection was lost mid-call, it timed out): the
+    # tool may have done its work. False when the call never left (the server was down beforehand).
+    outcome_unknown = False
 
     def __init__(self, server: str, message: str) -> None:
         super().__init__(f"{server}: {message}")
@@ -35,6 +38,7 @@ class CallTimeout(McpCallError):
     """The call reported nothing for ``idle_timeout_s``, or ran past ``max_call_s``; it was cancelled."""
 
     retryable = True
+    outcome_unknown = True
 
     def __init__(self, server: str, message: str, *, elapsed_s: float) -> None:
         super().__init__(server, message)

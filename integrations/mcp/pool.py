@@ -16,7 +16,7 @@ API:
 * ``pool.tools() -> dict[str, list[ToolSpec]]`` - per server, from the latest listing. Re-read when
   a server announces a change (``notifications/tools/list_changed``, or a 2026-era listen stream),
   then ``await on_tools_changed(server, tools)``; also reported when a restart changed the list.
-* ``await pool.call(server, tool, arguments, *, on_progress=None, on_log=None) -> CallOutcome``.
+* ``await pool.call(server, tool, arguments, *, on_progress=None, on_log=None, meta=None) -> CallOutcome``.
   ``on_progress(progress, total, message)`` gets the MCP progress notifications of the call, in
   order; ``on_log(level, data)`` gets the server's log messages while the call is the only one in
   flight on that server (MCP log messages carry no request id, so with several in flight they go
@@ -109,6 +109,12 @@ class McpPool:
         connection = self._connections.get(server)
         return connection is not None and any(t.name == tool and t.read_only for t in connection.tools)
 
+    def safe_to_repeat(self, server: str, tool: str) -> bool | None:
+        """The operator's word on repeating ``tool`` after its outcome was lost (``safe_to_repeat`` in the
+        server's table); None when the operator left it to the server's hints."""
+        connection = self._connections.get(server)
+        return connection.config.repeat.of(tool) if connection is not None else None
+
     async def call(
         self,
         server: str,
@@ -117,8 +123,9 @@ class McpPool:
         *,
         on_progress: ProgressCallback | None = None,
         on_log: LogCallback | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> CallOutcome:
-        """Call ``tool`` on ``server`` over its shared session."""
+        """Call ``tool`` on ``server`` over its shared session; ``meta`` goes in the request's ``_meta``."""
         connection = self._connections.get(server)
         if connection is None:
             raise UnknownTool(server, "no MCP server with that name is configured")
@@ -131,4 +138,4 @@ class McpPool:
                 on_progress=on_progress,
                 on_log=on_log,
             )
-            return await connection.call(tool, arguments or {}, watch)
+            return await connection.call(tool, arguments or {}, watch, meta)

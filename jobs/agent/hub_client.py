@@ -47,10 +47,13 @@ class HubClient:
     """Calls the agent API with the agent's key. Run reports (start, events, result) that are ready at
     the same moment share one request (:mod:`jobs.agent.batch`)."""
 
-    def __init__(self, session: aiohttp.ClientSession, hub_url: str, api_key: str) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, hub_url: str, api_key: str, *, session_id: str | None = None
+    ) -> None:
         self.session = session
         self.base = hub_url.rstrip("/") + "/api/v1/agent"
         self.headers = {"Authorization": f"Bearer {api_key}"}
+        self.session_id = session_id  # this process, as registered: heart-beats name it
         self.batcher = ReportBatcher(self._send_batch)
 
     async def _send_batch(self, body: bytes) -> dict[str, Any]:
@@ -83,7 +86,7 @@ class HubClient:
         return result
 
     async def heartbeat(self, active_jobs: int) -> None:
-        await self._request("POST", "/heartbeat", json={"active_jobs": active_jobs})
+        await self._request("POST", "/heartbeat", json={"active_jobs": active_jobs, "session": self.session_id})
 
     async def start(self, job_id: str, attempt: int) -> tuple[bool, str]:
         body = await self.batcher.submit("starts", {"job_id": job_id, "attempt": attempt})
@@ -109,4 +112,5 @@ class HubClient:
         return await self.batcher.submit("results", {**body, "job_id": job_id, "start": True})
 
     def websocket_url(self) -> str:
-        return self.base.replace("http://", "ws://").replace("https://", "wss://") + "/ws"
+        url = self.base.replace("http://", "ws://").replace("https://", "wss://") + "/ws"
+        return url + (f"?session={quote(self.session_id)}" if self.session_id else "")

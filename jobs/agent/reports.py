@@ -117,8 +117,24 @@ def report_for(job_id: str, attempt: int, outcome: CallOutcome) -> Report:
     return Report(job_id, attempt, result, builder.blobs)
 
 
-def failure_report(job_id: str, attempt: int, outcome: str, error: str, *, retryable: bool) -> Report:
-    """A run that ended without a result of the tool's: failed, timed out, cancelled."""
-    body = {"attempt": attempt, "outcome": outcome, "retryable": retryable, "error": error[:MAX_ERROR_CHARS],
-            "outputs": []}  # fmt: skip
+def failure_report(
+    job_id: str, attempt: int, outcome: str, error: str, *, retryable: bool, outcome_unknown: bool = False
+) -> Report:
+    """A run that ended without a result of the tool's: failed, timed out, cancelled. ``outcome_unknown``:
+    the call had reached the tool, which may have done its work (the hub then retries it only when the
+    tool is safe to repeat)."""
+    body: dict[str, Any] = {"attempt": attempt, "outcome": outcome, "retryable": retryable,
+                            "error": error[:MAX_ERROR_CHARS], "outputs": []}  # fmt: skip
+    if outcome_unknown:
+        body["outcome_unknown"] = True
     return Report(job_id, attempt, body)
+
+
+META_PREFIX = "io.garageswarm/"
+
+
+def call_meta(job_id: str, attempt: int) -> dict[str, Any]:
+    """What every tool call carries in its request's ``_meta``: an idempotency key, the same for every attempt
+    of a job (a server that remembers it can make a job's effect happen once, however often the job is
+    retried), and which attempt this call is."""
+    return {f"{META_PREFIX}idempotency-key": job_id, f"{META_PREFIX}job-id": job_id, f"{META_PREFIX}attempt": attempt}

@@ -20,11 +20,10 @@ from integrations.mcp.pool import McpPool
 
 from .hub_client import HubClient, HubError, HubUnreachable, with_retries
 from .progress import EventForwarder
-from .reports import Report, failure_report, report_for
+from .reports import Report, call_meta, failure_report, report_for
 from .spool import Spool
 
 log = logging.getLogger(__name__)
-START_ATTEMPTS = 8
 START_DEFER_S = 0.1
 
 
@@ -69,22 +68,22 @@ async def run_tool(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
             return await _start_with_report(agent, ending.report)
         await agent.spool.deliver(ending.report)
         return str(ending.report.result["outcome"])
-    except HubUnreachable:
-        log.error("hub unreachable at start; the hub will re-queue this run")
-        return "hub unreachable"
     except Exception as exc:  # a fault of the agent's own must not leave the job running with no report
         log.exception("run failed inside the agent")
-        error = f"agent error: {type(exc).__name__}: {exc}"
-        await agent.spool.deliver(failure_report(job_id, attempt, "failed", error, retryable=True))
+        error = f"agent error: {type(exc).__name__}: {exc}"  # maybe after the call: the tool may have run
+        report = failure_report(job_id, attempt, "failed", error, retryable=True, outcome_unknown=True)
+        await agent.spool.deliver(report)
         return "agent error"
     finally:
         job_id_var.reset(token)
 
 
 async def _start(agent: AgentContext, job_id: str, attempt: int) -> str | None:
-    """Ask the hub's start gate; None when the run may go, else why it ends here."""
+    """Ask the hub's start gate; None when the run may go, else why it ends here. While the hub is unreachable
+    the run keeps asking (it holds its arq job, so nothing else takes it; an agent stopping meanwhile hands
+    it back to its queue): giving up would leave the job queued with its arq job spent."""
     try:
-        run, reason = await with_retries(lambda: agent.client.start(job_id, attempt), attempts=START_ATTEMPTS)
+        run, reason = await with_retries(lambda: agent.client.start(job_id, attempt))
     except HubError as exc:
         return f"refused: {exc}"
     if not run:
@@ -157,20 +156,23 @@ async def _call(agent: AgentContext, forwarder: EventForwarder, server: str, too
     job_id, attempt = forwarder.job_id, forwarder.attempt
     try:
         outcome = await agent.pool.call(
-            server, tool, arguments, on_progress=forwarder.on_progress, on_log=forwarder.on_log
-        )
+            server, tool, arguments, on_progress=forwarder.on_progress, on_log=forwarder.on_log,
+            meta=call_meta(job_id, attempt),
+        )  # fmt: skip
         return report_for(job_id, attempt, outcome)
     except CallTimeout as exc:
-        return failure_report(job_id, attempt, "timed_out", str(exc), retryable=True)
+        return failure_report(job_id, attempt, "timed_out", str(exc), retryable=True, outcome_unknown=True)
     except McpCallError as exc:
-        return failure_report(job_id, attempt, "failed", str(exc), retryable=exc.retryable)
+        return failure_report(job_id, attempt, "failed", str(exc), retryable=exc.retryable,
+                              outcome_unknown=exc.outcome_unknown)  # fmt: skip
     except asyncio.CancelledError:
         if forwarder.ready is not None and not forwarder.ready.is_set():
             forwarder.discard()
             raise  # never confirmed: the hub did not start this run, there is nothing to report
         await forwarder.close()
         if agent.stopping.is_set():
-            report = failure_report(job_id, attempt, "failed", "agent stopped", retryable=True)
+            report = failure_report(job_id, attempt, "failed", "agent stopped while the tool was running",
+                                    retryable=True, outcome_unknown=True)  # fmt: skip
         else:
             report = failure_report(job_id, attempt, "cancelled", "cancelled", retryable=False)
         await asyncio.shield(agent.spool.deliver(report))

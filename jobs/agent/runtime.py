@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import sys
+import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,34 +47,50 @@ class AgentOptions:
     labels: dict[str, str]
 
 
-def registration(pool: McpPool, options: AgentOptions, max_concurrency: int) -> dict[str, Any]:
+def registration(pool: McpPool, options: AgentOptions, max_concurrency: int, session: dict[str, Any]) -> dict[str, Any]:
+    """What the agent tells the hub about itself: its tools (with what decides whether a call lost with this
+    agent may run again), labels, capacity, and which process it is."""
     tools: list[ToolSpec] = [tool for server_tools in pool.tools().values() for tool in server_tools]
     return {
         "tools": [
-            {"name": f"{t.server}.{t.name}", "description": t.description, "input_schema": t.input_schema}
+            {
+                "name": f"{t.server}.{t.name}",
+                "description": t.description,
+                "input_schema": t.input_schema,
+                "read_only": t.read_only,
+                "idempotent": t.idempotent,
+                "safe_to_repeat": pool.safe_to_repeat(t.server, t.name),
+            }
             for t in tools
         ],
         "labels": options.labels,
         "max_concurrency": max_concurrency,
+        "session": session,
     }
+
+
+def new_session() -> dict[str, Any]:
+    """This process, as the hub knows it: one key is one agent, held by one process at a time."""
+    return {"id": uuid.uuid4().hex, "host": socket.gethostname()[:255], "pid": os.getpid()}
 
 
 async def run_agent(options: AgentOptions, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; in-flight calls are cancelled (and reported) on the way out."""
     config = load_agent_config(options.config_path)
-    async with aiohttp.ClientSession() as session:
-        client = HubClient(session, options.hub_url, options.api_key)
+    session = new_session()
+    async with aiohttp.ClientSession() as http:
+        client = HubClient(http, options.hub_url, options.api_key, session_id=session["id"])
         pool_box: list[McpPool] = []
 
         async def tools_changed(server: str, tools: list[ToolSpec]) -> None:
             if pool_box:
                 log.info("tools changed; re-registering", extra={"server": server, "tools": len(tools)})
-                body = registration(pool_box[0], options, config.max_concurrency)
+                body = registration(pool_box[0], options, config.max_concurrency, session)
                 await with_retries(lambda: client.register(body, restarted=False))
 
         async with McpPool(config, on_tools_changed=tools_changed) as pool:
             pool_box.append(pool)
-            body = registration(pool, options, config.max_concurrency)
+            body = registration(pool, options, config.max_concurrency, session)
             registering = with_retries(lambda: client.register(body, restarted=True))
             if (registered := await _unless_stopped(stop, registering)) is None:
                 log.info("stopped before the hub answered the registration")
@@ -80,7 +99,7 @@ async def run_agent(options: AgentOptions, stop: asyncio.Event) -> None:
             spool = Spool(options.spool_dir, client)
             stopping = asyncio.Event()
             worker = WakeableWorker(
-                functions=[run_tool], queue_name=registered["queue"],
+                functions=[run_tool], queue_name=registered["queue"], sole_consumer=True,
                 redis_settings=RedisSettings.from_dsn(options.redis_url), allow_abort_jobs=True, max_tries=1,
                 max_jobs=config.max_concurrency * RUNS_PER_CALL_SLOT, keep_result=3600, handle_signals=False,
                 job_timeout=config.max_call_s * RUNS_PER_CALL_SLOT + RUN_MARGIN_S,
@@ -139,6 +158,9 @@ def main(options: AgentOptions) -> int:
         print(f"garageswarm agent: {exc}", file=sys.stderr)
         return 2
     except HubError as exc:  # a wrong or revoked key, or a hub that refuses this agent's registration
-        print(f"garageswarm agent: the hub refused this agent ({exc})", file=sys.stderr)
+        if exc.status == 409:  # another process holds this agent's key, or took it over: the hub says where
+            print(f"garageswarm agent: {exc.message}", file=sys.stderr)
+        else:
+            print(f"garageswarm agent: the hub refused this agent ({exc})", file=sys.stderr)
         return 1
     return 0

@@ -21,11 +21,14 @@ log = logging.getLogger(__name__)
 
 
 async def approval_timeout(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
-    """An approval nobody gave in time counts as denied."""
+    """An approval nobody gave in time counts as denied (the request of the attempt it was set for: a retried
+    job asks again, with a timeout of its own)."""
     context = context_of(ctx)
-    job = await Job.get_or_none(id=payload["job_id"]).only("id", "tenant_id")
+    job = await Job.get_or_none(id=payload["job_id"]).only("id", "tenant_id", "attempt")
     if job is None:
         return "no such job"
+    if payload.get("attempt", job.attempt) != job.attempt:
+        return "stale: the job asked again since"
     _, decided, reason = await context.services.decide(job.tenant_id, job.id, Decision.DENIED, by="timeout")  # type: ignore[attr-defined]
     return "denied: timed out" if decided else reason
 

@@ -15,6 +15,7 @@ def test_the_overview_shows_the_usage_of_every_subcommand() -> None:
         "  tool SERVER.TOOL [key=value ... | {JSON}]  Run a tool; its progress and result appear in this thread.\n"
         "  status JOB                                 Show the state of a job.\n"
         "  cancel JOB                                 Cancel a queued or running job.\n"
+        "  retry JOB                                  Run a job that failed, timed out or was cancelled once more.\n"
         "  login                                      Link your chat account to GarageSwarm.\n"
         "\n"
         "`/swarm help COMMAND` shows the details of one command."

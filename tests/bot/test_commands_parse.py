@@ -19,6 +19,7 @@ from bot.commands import (
     ListTools,
     ListWorkers,
     Login,
+    RetryJob,
     RunTool,
     Subcommand,
     format_arguments,
@@ -56,6 +57,8 @@ def error_of(text: str) -> CommandError:
         ("tool my-server.ns.tool_1 a=1", RunTool("my-server", "ns.tool_1", {"a": 1})),
         (f"status {UUID}", JobStatus(UUID)),
         (f"cancel {UUID}", CancelJob(UUID)),
+        (f"retry {UUID}", RetryJob(UUID)),
+        ("retry abcdef", RetryJob("abcdef")),
     ],
 )
 def test_every_subcommand_parses_to_its_command(text: str, command: Command) -> None:
@@ -132,6 +135,7 @@ def test_a_job_ref_must_be_a_uuid_or_a_hex_prefix_of_six_or_more(ref: str) -> No
     [
         ("status", CommandError("'status' needs the job id", "status JOB")),
         ("cancel a1b2c3 d4e5f6", CommandError("'cancel' takes one job id, not 2 words", "cancel JOB")),
+        ("retry", CommandError("'retry' needs the job id", "retry JOB")),
         ("tools all", CommandError("'tools' takes no arguments", "tools")),
         ("workers --online", CommandError("'workers' takes no arguments", "workers")),
         ("login me", CommandError("'login' takes no arguments", "login")),
@@ -264,7 +268,7 @@ def test_an_unknown_subcommand_suggests_the_closest_ones(word: str, message: str
 
 
 def test_general_usage_names_every_subcommand() -> None:
-    assert GENERAL_USAGE == "COMMAND [ARGUMENTS]  (commands: help, tools, workers, tool, status, cancel, login)"
+    assert GENERAL_USAGE == "COMMAND [ARGUMENTS]  (commands: help, tools, workers, tool, status, cancel, retry, login)"
     assert set(USAGE) == set(Subcommand)
 
 

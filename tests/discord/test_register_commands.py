@@ -36,7 +36,7 @@ async def test_the_swarm_command_is_registered(aiohttp_server: Any, guild: str |
     assert code == 0, output
     (command,) = fake.commands[guild]
     assert command["name"] == "swarm" and f"/swarm ({command['id']})" in output
-    assert [o["name"] for o in command["options"]] == ["tool", "tools", "workers", "status", "cancel", "help"]
+    assert [o["name"] for o in command["options"]] == ["tool", "tools", "workers", "status", "cancel", "retry", "help"]
 
 
 async def test_registering_without_credentials_says_what_is_missing() -> None:

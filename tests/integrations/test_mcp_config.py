@@ -88,6 +88,16 @@ def test_missing_options_take_their_defaults() -> None:
     assert not parse_agent_config("eager_read_only = false").eager_read_only
 
 
+def test_the_operator_says_which_tools_may_run_again_after_a_lost_call() -> None:
+    config = parse_agent_config(
+        '[servers.git]\ncommand = "x"\nsafe_to_repeat = { git_status = true, git_push = false }\n'
+        '[servers.db]\nurl = "http://h"\nsafe_to_repeat = true\n[servers.plain]\ncommand = "y"\n'
+    )
+    git, db, plain = (config.servers[name].repeat for name in ("git", "db", "plain"))
+    assert (git.of("git_status"), git.of("git_push"), git.of("git_log")) == (True, False, None)
+    assert db.of("anything") is True and plain.of("anything") is None, "unset: the server's hints decide"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -115,6 +125,8 @@ def test_missing_options_take_their_defaults() -> None:
         ("max_call_s = inf", "max_call_s: must be a positive, finite"),
         ('connect_timeout_s = "30"', "connect_timeout_s: must be a positive"),
         ('eager_read_only = "no"', "eager_read_only: must be true or false"),
+        ('[servers.a]\ncommand = "x"\nsafe_to_repeat = "yes"', "servers.a.safe_to_repeat: must be true, false or a"),
+        ('[servers.a]\ncommand = "x"\nsafe_to_repeat = { t = 1 }', "servers.a.safe_to_repeat: must be true, false"),
         ("servers = [", "invalid TOML"),
     ],
 )

@@ -78,7 +78,7 @@ async def test_silent_call_times_out_after_idle_timeout_and_is_cancelled() -> No
             await pool.call("demo", "sleep", {"seconds": 10})
 
         assert 0.45 <= time.monotonic() - started < 2.0
-        assert timeout.value.retryable
+        assert timeout.value.retryable and timeout.value.outcome_unknown
         await wait_for_stats(pool, lambda stats: stats["cancelled"] == 1 and stats["sleeping"] == 0)
 
 
@@ -111,6 +111,7 @@ async def test_killed_stdio_server_fails_calls_as_crashed_then_is_restarted() ->
         with pytest.raises(ServerCrashed) as crashed:
             await in_flight
         assert crashed.value.retryable
+        assert crashed.value.outcome_unknown, "lost mid-call: the tool may have done its work"
         with pytest.raises(ServerCrashed):
             await pool.call("demo", "echo", {"text": "too soon"})
         new_pid = await eventually(lambda: demo_pid(pool))
@@ -154,7 +155,7 @@ async def test_server_that_cannot_start_is_unavailable_while_others_work(broken:
         with pytest.raises(ServerUnavailable, match="broken: cannot connect") as unavailable:
             await pool.call("broken", "anything")
 
-        assert unavailable.value.retryable
+        assert unavailable.value.retryable and not unavailable.value.outcome_unknown
         assert pool.tools()["broken"] == []
         assert (await pool.call("demo", "echo", {"text": "fine"})).text == "fine"
 

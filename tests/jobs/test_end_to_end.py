@@ -114,7 +114,8 @@ async def test_cancel_reaches_the_running_call(swarm: Swarm) -> None:
     assert answer["ok"] and answer["reply"].startswith(f"Cancelling job {job_id[:8]} (demo.sleep)"), answer
     job = await swarm.wait_job(job_id, timeout_s=15)
     assert job["status"] == "cancelled"
-    assert [e["kind"] for e in job["events"]][-2:] == ["cancel_requested", "cancelled"]
+    # progress the call reported before it stopped may arrive between the two
+    assert [e["kind"] for e in job["events"] if e["kind"] != "progress"][-2:] == ["cancel_requested", "cancelled"]
     who = _events(job, "cancel_requested")[0]["data"]["by"]  # type: ignore[index]
     assert job["error"] == f"cancelled by {who}" and who.startswith("console:")
     again = await _command(swarm, f"/swarm cancel {job_id[:8]}")

@@ -28,7 +28,9 @@ async def test_agent_sigkilled_mid_job_completes_exactly_once_after_restart(swar
     assert job["status"] == "succeeded", job
     assert _kinds(job).count("succeeded") == 1
     assert job["attempt"] == 1
-    assert any(e["kind"] == "retried" and e["data"]["reason"] == "agent restarted" for e in job["events"])
+    # Restarted before the heart-beat timeout, or after it (the reaper moved the job first, on a slow machine):
+    reasons = {"agent restarted while the tool was running", "agent lost while the tool was running"}
+    assert any(e["kind"] == "retried" and e["data"]["reason"] in reasons for e in job["events"]), job["events"]
 
 
 async def test_a_lost_agent_s_job_is_requeued_to_another_agent(swarm: Swarm) -> None:
@@ -36,13 +38,14 @@ async def test_a_lost_agent_s_job_is_requeued_to_another_agent(swarm: Swarm) -> 
     await swarm.wait_tools()
     job_id = await swarm.submit("demo.sleep", seconds=6, report_progress=True)
     await swarm.wait_job(job_id, statuses={"running"})
-    await swarm.add_agent("garage-2", demo_stdio_config())
-    await swarm.wait_tools(count=2)
     first.kill()  # never comes back: the reaper notices the silence
+    await swarm.add_agent("garage-2", demo_stdio_config())
     job = await swarm.wait_job(job_id, timeout_s=60)
     assert job["status"] == "succeeded", job
     assert job["worker"] == "garage-2"
-    assert any(e["kind"] == "retried" and e["data"]["reason"] == "agent lost" for e in job["events"])
+    assert any(
+        e["kind"] == "retried" and e["data"]["reason"] == "agent lost while the tool was running" for e in job["events"]
+    )
     assert _kinds(job).count("succeeded") == 1
 
 

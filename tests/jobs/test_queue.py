@@ -222,3 +222,27 @@ async def test_a_busy_queue_never_waits_for_the_fallback_poll(redis_url: str) ->
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await pool.aclose()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("sole_consumer", [True, False])
+async def test_an_agent_starting_up_releases_the_claims_a_killed_process_left_on_its_own_queue(
+    redis_url: str, sole_consumer: bool
+) -> None:
+    """A claim (arq's in-progress key) outlives a SIGKILLed worker for the longest job timeout, hours for an
+    agent: the agent, sole consumer of its queue, drops it at start-up and runs the job at once."""
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    ctx: dict[str, Any] = {"seen": []}
+    worker = WakeableWorker(functions=[_record], queue_name="q:agent", redis_settings=RedisSettings.from_dsn(redis_url),
+                            handle_signals=False, ctx=ctx, keep_result=60, sole_consumer=sole_consumer)  # fmt: skip
+    try:
+        assert await enqueue(pool, "_record", time.time(), job_id="run:j:0", queue="q:agent")
+        await pool.psetex("arq:in-progress:run:j:0", 7_000_000, b"1")  # what the dead process had claimed
+        task = asyncio.create_task(worker.main())
+        await asyncio.sleep(1.0)
+        assert len(ctx["seen"]) == (1 if sole_consumer else 0)
+        assert await pool.exists("arq:in-progress:run:j:0") == (0 if sole_consumer else 1)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pool.aclose()

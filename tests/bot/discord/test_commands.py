@@ -14,6 +14,7 @@ from bot.commands import (
     JobStatus,
     ListTools,
     ListWorkers,
+    RetryJob,
     RunTool,
     parse_command,
 )
@@ -43,7 +44,9 @@ def status_with(options: list[Any]) -> dict[str, Any]:
 def test_the_swarm_command_definition() -> None:
     job = {"type": 3, "name": "job", "required": True}
     job["description"] = "The job id, or its first 6 or more hex characters"
-    topics = [{"name": name, "value": name} for name in ("tool", "tools", "workers", "status", "cancel", "help")]
+    topics = [
+        {"name": name, "value": name} for name in ("tool", "tools", "workers", "status", "cancel", "retry", "help")
+    ]
 
     assert application_commands() == [
         {
@@ -82,6 +85,12 @@ def test_the_swarm_command_definition() -> None:
                 {"type": 1, "name": "cancel", "description": "Cancel a queued or running job", "options": [job]},
                 {
                     "type": 1,
+                    "name": "retry",
+                    "description": "Run a job that failed, timed out or was cancelled once more",
+                    "options": [job],
+                },
+                {
+                    "type": 1,
                     "name": "help",
                     "description": "Show the help, or the help of one command",
                     "options": [
@@ -118,6 +127,7 @@ def test_the_swarm_command_definition() -> None:
         (interaction_data("workers"), "/swarm workers", ListWorkers()),
         (interaction_data("status", job="1B4E28BA"), "/swarm status 1B4E28BA", JobStatus("1b4e28ba")),
         (interaction_data("cancel", job=JOB_ID), f"/swarm cancel {JOB_ID}", CancelJob(JOB_ID)),
+        (interaction_data("retry", job=JOB_ID), f"/swarm retry {JOB_ID}", RetryJob(JOB_ID)),
         (interaction_data("help"), "/swarm help", Help()),
         (interaction_data("help", topic="tool"), "/swarm help tool", Help("tool")),
     ],

@@ -110,7 +110,7 @@ async def scenario(name: str, jobs: int, *, restart: bool) -> dict[str, Any]:
     finally:
         await stack.stop()
     counts = ledger_counts(ledger)
-    outcome: Counter[str] = Counter()
+    outcome: Counter[str] = Counter({"stuck": 0, "lost": 0, "doubled": 0})
     for job_id, job in states.items():
         tool, key = keys[job_id]
         ran = counts[key]
@@ -124,7 +124,7 @@ async def scenario(name: str, jobs: int, *, restart: bool) -> dict[str, Any]:
             outcome["idempotent repeated"] += 1
         outcome[f"{job['status']}"] += 1
         if job["status"] == "failed":
-            outcome[f"failed: {job['error']}"] += 1
+            outcome[f"failed: {str(job['error']).split(' (')[0]}"] += 1  # without the job's own retry hint
     return {"scenario": name, "jobs": jobs, "settled_s": round(settled_s, 1), **dict(outcome)}
 
 

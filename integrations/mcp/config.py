@@ -24,13 +24,14 @@ transport = "streamable-http"   # or "sse"
 A stdio server does not inherit the agent's environment: it sees ``env`` plus the SDK's safe
 defaults (``HOME``, ``LOGNAME``, ``PATH``, ``SHELL``, ``TERM``, ``USER``), so pass API keys in ``env``.
 
-Top-level keys other than the options above belong to other parts of the agent and are ignored;
-inside ``[servers.NAME]`` every key is checked. A bad file raises :class:`ConfigError` naming the
-server and key and saying what is expected.
+Every key is checked: one the agent does not know (a typo such as ``max_concurency`` or
+``[server.git]``) is refused with its line and the closest valid name. A bad file raises
+:class:`ConfigError` naming the server and key and saying what is expected.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import tomllib
@@ -51,6 +52,9 @@ HttpTransport = Literal["streamable-http", "sse"]
 _PROTOCOLS: tuple[ProtocolMode, ...] = ("auto", "legacy")
 _HTTP_TRANSPORTS: tuple[HttpTransport, ...] = ("streamable-http", "sse")
 _ChoiceT = TypeVar("_ChoiceT", bound=str)
+_TOP_KEYS = frozenset(
+    {"servers", "max_concurrency", "idle_timeout_s", "max_call_s", "connect_timeout_s", "eager_read_only"}
+)
 _STDIO_KEYS = frozenset({"command", "args", "env", "cwd", "protocol", "safe_to_repeat"})
 _HTTP_KEYS = frozenset({"url", "headers", "transport", "protocol", "safe_to_repeat"})
 
@@ -126,16 +130,21 @@ def load_agent_config(path: str | Path) -> AgentConfig:
 
 
 def parse_agent_config(text: str) -> AgentConfig:
-    """Parse the agent's TOML text."""
+    """Parse the agent's TOML text; a key it does not know is refused, naming its line and the closest
+    valid name (a typo must not leave a setting at its default, or a server unconfigured, unnoticed)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}") from exc
+    if unknown := sorted(set(data) - _TOP_KEYS):
+        raise ConfigError(
+            _unknown_key(text, unknown[0], _TOP_KEYS, table=None, is_table=isinstance(data[unknown[0]], dict))
+        )
     servers = data.get("servers", {})
     if not isinstance(servers, dict):
         raise ConfigError("'servers' must be a table of [servers.NAME] tables")
     return AgentConfig(
-        servers={name: _parse_server(name, table) for name, table in servers.items()},
+        servers={name: _parse_server(name, table, text) for name, table in servers.items()},
         max_concurrency=_int(data, "max_concurrency", DEFAULT_MAX_CONCURRENCY, MAX_CONCURRENCY_LIMIT),
         idle_timeout_s=_seconds(data, "idle_timeout_s", DEFAULT_IDLE_TIMEOUT_S),
         max_call_s=_seconds(data, "max_call_s", DEFAULT_MAX_CALL_S),
@@ -144,7 +153,36 @@ def parse_agent_config(text: str) -> AgentConfig:
     )
 
 
-def _parse_server(name: str, table: object) -> ServerConfig:
+def _unknown_key(text: str, key: str, known: frozenset[str], *, table: str | None, is_table: bool = False) -> str:
+    """``line 3: unknown key 'max_concurency'; did you mean 'max_concurrency'?`` (or the keys there are)."""
+    line = _line_of(text, key, table)
+    where = f"line {line}: " if line else ""
+    shown = f"table [{key}]" if is_table else f"key {key!r}"
+    prefix = f"{table}: " if table else ""
+    matches = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    if matches:
+        hint = f"did you mean [{matches[0]}]?" if is_table else f"did you mean {matches[0]!r}?"
+    else:
+        hint = f"expected one of {sorted(known)}"
+    return f"{where}{prefix}unknown {shown}; {hint}"
+
+
+def _line_of(text: str, key: str, table: str | None) -> int | None:
+    """The line where ``key`` is set (after the ``[table]`` header when given), or a table of that name opens."""
+    header = re.compile(r"\s*\[\s*" + re.escape(table) + r"\s*\]") if table else None
+    assignment = re.compile(r"\s*[\"']?" + re.escape(key) + r"[\"']?\s*=")
+    opening = re.compile(r"\s*\[\[?\s*[\"']?" + re.escape(key) + r"[\"']?\s*[.\]]")
+    inside = header is None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if header is not None and header.match(line):
+            inside = True
+            continue
+        if inside and (assignment.match(line) or (header is None and opening.match(line))):
+            return number
+    return None
+
+
+def _parse_server(name: str, table: object, text: str = "") -> ServerConfig:
     if not SERVER_NAME_RE.fullmatch(name):
         raise ConfigError(f"servers.{name}: server names must match [a-z0-9_-]{{1,64}}")
     where = f"servers.{name}"
@@ -155,7 +193,7 @@ def _parse_server(name: str, table: object) -> ServerConfig:
     allowed = _STDIO_KEYS if "command" in table else _HTTP_KEYS
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected one of {sorted(allowed)}")
+        raise ConfigError(_unknown_key(text, unknown[0], allowed, table=where))
     protocol = _choice(table, where, "protocol", _PROTOCOLS)
     repeat = _repeat(table, where)
     if "command" in table:

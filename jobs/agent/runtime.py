@@ -69,6 +69,16 @@ def registration(pool: McpPool, options: AgentOptions, max_concurrency: int, ses
     }
 
 
+def no_tools_warning(config_path: Path, servers: list[str], tools: int) -> str | None:
+    """What an agent that offers nothing must say out loud at start-up (it would take no job, silently)."""
+    if not servers:
+        return f"{config_path} configures no MCP server (add a [servers.NAME] table): this agent offers no tools"
+    if tools == 0:
+        return (f"the MCP servers of {config_path} ({', '.join(servers)}) listed no tools: this agent offers none "
+                "for now (a server that failed to start is retried in the background; its log says why)")  # fmt: skip
+    return None
+
+
 def new_session() -> dict[str, Any]:
     """This process, as the hub knows it: one key is one agent, held by one process at a time."""
     return {"id": uuid.uuid4().hex, "host": socket.gethostname()[:255], "pid": os.getpid()}
@@ -96,6 +106,8 @@ async def run_agent(options: AgentOptions, stop: asyncio.Event) -> None:
                 log.info("stopped before the hub answered the registration")
                 return
             log.info("registered", extra={"worker": registered["name"], "tools": len(body["tools"])})
+            if (warning := no_tools_warning(options.config_path, list(config.servers), len(body["tools"]))) is not None:
+                print(f"garageswarm agent: warning: {warning}", file=sys.stderr, flush=True)
             spool = Spool(options.spool_dir, client)
             stopping = asyncio.Event()
             worker = WakeableWorker(

@@ -22,9 +22,6 @@ idle_timeout_s = 30
 max_call_s = 7200.5
 connect_timeout_s = 10
 
-[hub]                      # another part of the agent's file
-url = "https://hub.example"
-
 [servers.time]
 command = "python"
 args = ["-m", "mcp_server_time"]
@@ -128,6 +125,13 @@ def test_the_operator_says_which_tools_may_run_again_after_a_lost_call() -> None
         ('[servers.a]\ncommand = "x"\nsafe_to_repeat = "yes"', "servers.a.safe_to_repeat: must be true, false or a"),
         ('[servers.a]\ncommand = "x"\nsafe_to_repeat = { t = 1 }', "servers.a.safe_to_repeat: must be true, false"),
         ("servers = [", "invalid TOML"),
+        ("max_concurency = 4", r"^line 1: unknown key 'max_concurency'; did you mean 'max_concurrency'\?$"),
+        ('# a comment\n[server.git]\ncommand = "x"', r"^line 2: unknown table \[server\]; did you mean \[servers\]\?$"),
+        (
+            '[servers.git]\ncommand = "x"\n\nargz = []',
+            r"^line 4: servers.git: unknown key 'argz'; did you mean 'args'\?$",
+        ),
+        ('[hub]\nurl = "x"', r"^line 1: unknown table \[hub\]; expected one of \['connect_timeout_s'"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(text: str, message: str) -> None:

@@ -26,7 +26,9 @@ def _agent(
     ("config", "message"),
     [("[servers.x\ncommand = 'a'", "invalid TOML: Expected ']'"),
      ("[servers.x]\nurl = 'ftp://x'\n", "servers.x.url: must be an http:// or https:// URL"),
-     ("[servers.x]\ncommand = 'a'\nurl = 'http://x'\n", "set exactly one of 'command' (stdio) or 'url' (HTTP)")],
+     ("[servers.x]\ncommand = 'a'\nurl = 'http://x'\n", "set exactly one of 'command' (stdio) or 'url' (HTTP)"),
+     ("max_concurency = 4\n", "line 1: unknown key 'max_concurency'; did you mean 'max_concurrency'?"),
+     ("[server.git]\ncommand = 'git'\n", "line 1: unknown table [server]; did you mean [servers]?")],
 )  # fmt: skip
 def test_a_faulty_configuration_is_refused_in_one_line(tmp_path: Path, config: str, message: str) -> None:
     result = _agent(tmp_path, config, GARAGESWARM_API_KEY="gsw_abc_def", REDIS_URL="redis://127.0.0.1:9/0")
@@ -78,3 +80,26 @@ def test_sigterm_stops_an_agent_that_is_still_waiting_for_the_hub(tmp_path: Path
         if agent.poll() is None:
             agent.kill()
             agent.wait()
+
+
+async def test_an_agent_that_offers_no_tools_says_so_at_start_up(
+    hub_client: Any, agent_keys: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+    import signal
+
+    config = tmp_path / "agent.toml"
+    config.write_text("max_concurrency = 2\n")
+    env = {"GARAGESWARM_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "GARAGESWARM_API_KEY": agent_keys["worker"],
+           "REDIS_URL": redis_url, "LOG_LEVEL": "ERROR"}  # fmt: skip
+    args = [sys.executable, "-m", "hub.cli", "agent", "--hub", str(hub_client.make_url("")).rstrip("/"),
+            "--config", str(config)]  # fmt: skip
+    agent = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert agent.stderr is not None
+        said = await asyncio.to_thread(agent.stderr.readline)
+        assert said == (f"garageswarm agent: warning: {config} configures no MCP server (add a [servers.NAME] "
+                        "table): this agent offers no tools\n")  # fmt: skip
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(agent.wait, 15)

@@ -22,6 +22,7 @@ from hub.db.webhook_models import (
     OutboundStatus,
     Subscription,
 )
+from hub.doors import first_problem
 from hub.security.crypto import SecretBox
 from hub.security.ssrf import BlockedTarget, TargetPolicy, check_host
 from hub.security.webhooks import STANDARD_SECRET_PREFIX, standard_webhook_key
@@ -102,9 +103,7 @@ def check_rules(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             rule = Rule.model_validate(item)
             check_templates(rule)
         except ValidationError as exc:
-            problem = exc.errors(include_url=False, include_input=False)[0]
-            where = ".".join(str(p) for p in problem["loc"])
-            raise HookConfigError(f"rule {index + 1}: {where}: {problem['msg']}") from None
+            raise HookConfigError(f"rule {index + 1}: {first_problem(exc)}") from None
         except RuleError as exc:
             raise HookConfigError(str(exc)) from None
         rules.append(rule)

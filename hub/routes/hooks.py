@@ -15,7 +15,7 @@ from aiohttp import web
 
 from hub.db.group_commit import GroupCommit
 from hub.doors import parse_json, read_bounded
-from hub.errors import NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType
+from hub.errors import BadRequest, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType
 from hub.keys import REDIS, SETTINGS
 from hub.openapi import Response, endpoint
 from hub.routes.hook_schemas import HookAnswer
@@ -56,7 +56,8 @@ def parse_payload(request: web.Request, body: bytes) -> object:
                200: Response("a redelivery: already recorded, nothing more happens", HookAnswer,
                              example={"status": "duplicate", "delivery": 42, "delivery_id": "72d3…",
                                       "matched": ["pr-opened"], "detail": "already received"}),
-               400: Response("malformed JSON"), 401: Response("unsigned, tampered or stale"),
+               400: Response("malformed JSON, or a delivery id over 200 characters"),
+               401: Response("unsigned, tampered or stale"),
                404: Response("no such endpoint"), 413: Response("body too large"),
                415: Response("not JSON"), 429: Response("rate limited (see Retry-After)")},
 )  # fmt: skip
@@ -71,10 +72,13 @@ async def receive(request: web.Request) -> web.Response:
     except WebhookSignatureError as exc:
         raise Unauthorized(exc.reason) from None
     payload = parse_payload(request, body)
+    try:
+        sender_id = inbound.delivery_id(config, request.headers, body)
+    except inbound.DeliveryIdError as exc:
+        raise BadRequest(str(exc)) from None
     retry_after = door.limiter.retry_after_s(config.id, config.rate_limit_per_min)
     if retry_after is not None:
         raise TooManyRequests("rate limit of this endpoint exceeded", headers={"Retry-After": str(retry_after)})
-    sender_id = inbound.delivery_id(config, request.headers, body)
     matched = inbound.match(config, request.headers, payload)
     delivery = inbound.Delivery(config.id, sender_id, inbound.kept_headers(request.headers), body, matched)
     recorded = await door.writer.submit(delivery)

@@ -44,6 +44,7 @@ ENDPOINT_CACHE_TTL_S = 2.0
 RATE_LIMIT_TIMEOUT_S = 0.25
 REDIS_BACKOFF_S = 2.0
 KEPT_HEADERS_MAX = 64
+DELIVERY_ID_MAX = 200  # hook_deliveries.delivery_id
 DELIVERY_HEADERS = {HookScheme.GITHUB: "X-GitHub-Delivery", HookScheme.STANDARD: "webhook-id"}
 
 
@@ -90,13 +91,23 @@ def hmac_scheme(options: Mapping[str, Any]) -> HmacScheme:
     )  # fmt: skip
 
 
+class DeliveryIdError(ValueError):
+    """The sender's delivery id cannot be stored as it is (cutting it short would make two ids one)."""
+
+
 def delivery_id(config: EndpointConfig, headers: Mapping[str, str], body: bytes) -> str:
-    """The sender's delivery id (GitHub, Standard Webhooks, or the configured header), else the body's hash."""
+    """The sender's delivery id (GitHub, Standard Webhooks, or the configured header), else the body's hash;
+    DeliveryIdError when the id is longer than the column or holds a NUL."""
     name = DELIVERY_HEADERS.get(config.scheme) or config.options.get("delivery_header")
     value = header_value(headers, str(name)) if name else None
-    if value and value.strip():
-        return value.strip()[:200]
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    if not value or not value.strip():
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+    sender_id = value.strip()
+    if len(sender_id) > DELIVERY_ID_MAX:
+        raise DeliveryIdError(f"the {name} header is longer than {DELIVERY_ID_MAX} characters")
+    if "\x00" in sender_id:
+        raise DeliveryIdError(f"the {name} header holds a NUL character")
+    return sender_id
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -257,4 +268,6 @@ def match(config: EndpointConfig, headers: Mapping[str, str], payload: Any) -> l
     return [rule.name for rule in matching_rules(list(config.rules), headers, payload)]
 
 
-__all__ = ["Delivery", "EndpointCache", "RateLimiter", "WebhookSignatureError", "record_many", "verify"]
+__all__ = [
+    "Delivery", "DeliveryIdError", "EndpointCache", "RateLimiter", "WebhookSignatureError", "record_many", "verify",
+]  # fmt: skip

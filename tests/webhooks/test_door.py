@@ -201,3 +201,15 @@ async def test_endpoint_management_round_trip(door: Door) -> None:
     assert status == 422 and "does not compile" in bad["error"]["message"]
     status, _ = await door.api("DELETE", f"/api/v1/hooks/{created['id']}")
     assert status == 200 and (await door.api("GET", "/api/v1/hooks"))[1] == {"hooks": []}
+
+
+async def test_two_long_delivery_ids_alike_in_their_first_200_characters_are_refused_not_merged(door: Door) -> None:
+    url, body = await _github(door), pull_request_body()
+    first, second = "d" * 200 + "-first", "d" * 200 + "-second"
+    for delivery in (first, second):
+        status, answer, _ = await door.post(url, body, github_headers(body, delivery=delivery))
+        assert status == 400 and "X-GitHub-Delivery header is longer than 200 characters" in answer["error"]["message"]
+    assert await HookDelivery.all().count() == 0
+    longest = "d" * 200
+    status, answer, _ = await door.post(url, body, github_headers(body, delivery=longest))
+    assert (status, answer["delivery_id"]) == (202, longest), "an id that fits is kept whole"

@@ -126,11 +126,13 @@ class NewEndpoint:
 
 async def create_endpoint(
     tenant_id: UUID, box: SecretBox, new: NewEndpoint, default_rate_limit: int
-) -> tuple[HookEndpoint, str]:
-    """Create an endpoint; (row, secret) — the secret is shown once by the caller."""
+) -> tuple[HookEndpoint, str | None]:
+    """Create an endpoint; (row, generated secret) — the caller shows a generated secret once. None when the
+    caller gave the secret: one the user typed is never echoed back."""
     if await HookEndpoint.filter(tenant_id=tenant_id, name=new.name).exists():
         raise HookConfigError(f"an endpoint named {new.name!r} already exists")
-    secret = new.secret or new_secret(new.scheme)
+    generated = None if new.secret else new_secret(new.scheme)
+    secret = new.secret or generated or ""
     check_secret(new.scheme, secret)
     row = await HookEndpoint.create(
         tenant_id=tenant_id, name=new.name, public_id=PUBLIC_ID_PREFIX + secrets.token_urlsafe(24),
@@ -139,7 +141,7 @@ async def create_endpoint(
         channel=(new.channel or Channel()).thread_ref(),
         rate_limit_per_min=new.rate_limit_per_min or default_rate_limit,
     )  # fmt: skip
-    return row, secret
+    return row, generated
 
 
 async def find_endpoint(tenant_id: UUID, ref: str) -> HookEndpoint | None:
@@ -176,19 +178,21 @@ def check_events(events: Sequence[str]) -> list[str]:
 async def create_subscription(
     tenant_id: UUID, box: SecretBox, policy: TargetPolicy, url: str, events: Sequence[str],
     secret: str | None = None, description: str = "",
-) -> tuple[Subscription, str]:  # fmt: skip
-    """Create an outbound subscription after checking its target; (row, secret shown once)."""
+) -> tuple[Subscription, str | None]:  # fmt: skip
+    """Create an outbound subscription after checking its target; (row, generated secret shown once, or None
+    when the caller gave the secret)."""
     try:
         await check_host(policy, url)
     except BlockedTarget as exc:
         raise HookConfigError(f"target refused: {exc.reason}") from None
-    secret = secret or new_secret("outbound")
+    generated = None if secret else new_secret("outbound")
+    secret = secret or generated or ""
     check_secret(HookScheme.STANDARD, secret)
     row = await Subscription.create(
         tenant_id=tenant_id, url=url, event_types=check_events(events), secret_encrypted=box.encrypt(secret),
         description=description[:200],
     )  # fmt: skip
-    return row, secret
+    return row, generated
 
 
 async def retry_outbound(delivery: OutboundDelivery) -> OutboundDelivery:

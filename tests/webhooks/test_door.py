@@ -213,3 +213,16 @@ async def test_two_long_delivery_ids_alike_in_their_first_200_characters_are_ref
     longest = "d" * 200
     status, answer, _ = await door.post(url, body, github_headers(body, delivery=longest))
     assert (status, answer["delivery_id"]) == (202, longest), "an id that fits is kept whole"
+
+
+async def test_a_secret_given_when_creating_is_not_echoed_in_the_answer(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    assert settings.database_url and settings.redis_url
+    env = {"GARAGESWARM_DATA_DIR": str(settings.data_dir), "GARAGESWARM_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32"}
+    door = await _door(aiohttp_client, Settings.from_env(env).with_stores(settings.database_url, settings.redis_url))
+    created = await door.endpoint(name="ci", scheme="bearer", secret="a-long-static-token")
+    status, sub = await door.api("POST", "/api/v1/subscriptions",
+                                 json={"url": "http://127.0.0.1:9/x", "events": ["job.failed"],
+                                       "secret": "whsec_c2VjcmV0LXR5cGVkLWZvci1vdXRib3VuZA=="})  # fmt: skip
+    assert created["secret"] is None and (status, sub["secret"]) == (201, None)

@@ -61,10 +61,11 @@ def _set_rules(settings: Settings, args: argparse.Namespace) -> Callable[[], Awa
     from hub.webhooks import manage
 
     async def work() -> str:
-        row = await manage.find_endpoint((await ensure_tenant()).id, args.name)
+        tenant = await ensure_tenant()
+        row = await manage.find_endpoint(tenant.id, args.name)
         if row is None:
             raise manage.HookConfigError(f"no endpoint {args.name!r}")
-        row.rules = manage.check_rules(_rules(args.file))
+        row.rules = await manage.checked_rules(tenant.id, _rules(args.file))
         await row.save(update_fields=["rules", "updated_at"])
         return f"{len(row.rules)} rule(s) set on {row.name}"
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from hub.auth import Caller
 from hub.db.webhook_models import HookDelivery, HookEndpoint, HookScheme, OutboundDelivery, Subscription
 from hub.errors import Conflict, NotFound, UnprocessableEntity
-from hub.keys import SETTINGS
+from hub.keys import JOBS, SETTINGS
 from hub.openapi import Response, endpoint, read_json
 from hub.routes.hook_schemas import (
     AttemptView,
@@ -145,7 +145,8 @@ async def update_hook(request: web.Request) -> web.Response:
     body = await read_json(request, UpdateHook)
     try:
         if body.rules is not None:
-            row.rules = manage.check_rules([rule.model_dump(by_alias=True) for rule in body.rules])
+            row.rules = manage.check_rules([rule.model_dump(by_alias=True) for rule in body.rules],
+                                           await request.app[JOBS].tool_catalog(caller.tenant_id))  # fmt: skip
         if body.secret is not None:
             manage.check_secret(row.scheme, body.secret)
             row.secret_encrypted = request.app[HOOK_DOOR].endpoints.box.encrypt(body.secret)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tortoise.transactions import in_transaction
 
+from bot.commands import ToolInfo
 from hub.db.webhook_models import (
     HookDelivery,
     HookDeliveryStatus,
@@ -26,11 +27,12 @@ from hub.doors import first_problem
 from hub.security.crypto import SecretBox
 from hub.security.ssrf import BlockedTarget, TargetPolicy, check_host
 from hub.security.webhooks import STANDARD_SECRET_PREFIX, standard_webhook_key
+from hub.services.jobs import load_tool_catalog
 from jobs import outbox
 from jobs.queue import HUB_QUEUE
 
 from .inbound import PROCESS_TASK, hmac_scheme
-from .rules import Rule, RuleError, check_templates
+from .rules import Rule, RuleError, check_arguments, check_templates
 
 EVENT_TYPES = (
     "job.succeeded", "job.failed", "job.cancelled", "job.timed_out", "approval.requested", "approval.decided",
@@ -95,13 +97,14 @@ def check_options(scheme: HookScheme, options: dict[str, Any]) -> dict[str, Any]
     return {key: str(value) for key, value in options.items()}
 
 
-def check_rules(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validate rules (shape, unique names, templates); the stored form."""
+def check_rules(raw: Sequence[dict[str, Any]], catalog: Mapping[str, ToolInfo] | None = None) -> list[dict[str, Any]]:
+    """Validate rules (shape, unique names, templates and, for a tool in ``catalog``, arguments); the stored form."""
     rules = []
     for index, item in enumerate(raw):
         try:
             rule = Rule.model_validate(item)
             check_templates(rule)
+            check_arguments(rule, catalog or {})
         except ValidationError as exc:
             raise HookConfigError(f"rule {index + 1}: {first_problem(exc)}") from None
         except RuleError as exc:
@@ -111,6 +114,11 @@ def check_rules(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(set(names)) != len(names):
         raise HookConfigError("rule names must be unique")
     return [rule.model_dump(by_alias=True) for rule in rules]
+
+
+async def checked_rules(tenant_id: UUID, raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`check_rules` against the tenant's tools as its agents reported them."""
+    return check_rules(raw, await load_tool_catalog(tenant_id))
 
 
 @dataclass(frozen=True)
@@ -137,7 +145,7 @@ async def create_endpoint(
     row = await HookEndpoint.create(
         tenant_id=tenant_id, name=new.name, public_id=PUBLIC_ID_PREFIX + secrets.token_urlsafe(24),
         scheme=new.scheme, scheme_options=check_options(new.scheme, dict(new.options or {})),
-        secret_encrypted=box.encrypt(secret), rules=check_rules(new.rules),
+        secret_encrypted=box.encrypt(secret), rules=await checked_rules(tenant_id, new.rules),
         channel=(new.channel or Channel()).thread_ref(),
         rate_limit_per_min=new.rate_limit_per_min or default_rate_limit,
     )  # fmt: skip

@@ -13,8 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from hub.app import create_app
-from hub.db.models import Job, OutboxMessage
-from hub.db.webhook_models import HookDelivery
+from hub.db.models import Job, OutboxMessage, Worker
+from hub.db.webhook_models import HookDelivery, HookEndpoint
 from hub.security.webhooks import sign_standard_webhook
 from hub.services import admin
 from hub.settings import Settings
@@ -226,3 +226,40 @@ async def test_a_secret_given_when_creating_is_not_echoed_in_the_answer(
                                  json={"url": "http://127.0.0.1:9/x", "events": ["job.failed"],
                                        "secret": "whsec_c2VjcmV0LXR5cGVkLWZvci1vdXRib3VuZA=="})  # fmt: skip
     assert created["secret"] is None and (status, sub["secret"]) == (201, None)
+
+
+ECHO_TOOL = {"name": "demo.echo", "description": "Echo",
+             "input_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"],
+                              "additionalProperties": False}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ({"txt": "hi"}, "missing required argument 'text'; unknown argument 'txt'; did you mean 'text'?"),
+        ({}, "missing required argument 'text'"),
+        ({"text": 42}, "text: 42 is not of type 'string'"),
+    ],
+)
+async def test_a_rule_whose_arguments_the_tool_refuses_is_refused_when_saved(
+    door: Door, arguments: dict[str, Any], problem: str
+) -> None:
+    await admin.add_worker("garage-1", {})
+    await Worker.filter(name="garage-1").update(tools=[ECHO_TOOL], status="online")
+    rule = {"name": "echo", "tool": "demo.echo", "arguments": arguments}
+    status, answer = await door.api("POST", "/api/v1/hooks", json={"name": "ci", "scheme": "bearer", "rules": [rule]})
+    assert status == 422 and answer["error"]["message"] == f"rule echo: invalid arguments for demo.echo: {problem}"
+    assert await HookEndpoint.all().count() == 0
+    created = await door.endpoint(name="ci", scheme="bearer")
+    status, answer = await door.api("PATCH", f"/api/v1/hooks/{created['id']}", json={"rules": [rule]})
+    assert status == 422 and problem in answer["error"]["message"]
+    assert (await HookEndpoint.get(id=created["id"])).rules == []
+
+
+async def test_a_rule_is_saved_when_its_tool_is_unknown_or_its_values_are_templates(door: Door) -> None:
+    await admin.add_worker("garage-1", {})
+    await Worker.filter(name="garage-1").update(tools=[ECHO_TOOL], status="online")
+    rules = [{"name": "templated", "tool": "demo.echo", "arguments": {"text": "{{ payload.number }}"}},
+             {"name": "elsewhere", "tool": "other.tool", "arguments": {"anything": 1}}]  # fmt: skip
+    created = await door.endpoint(name="ci", scheme="bearer", rules=rules)
+    assert [rule["name"] for rule in created["rules"]] == ["templated", "elsewhere"], "checked when they render"

@@ -56,7 +56,7 @@ def parse_payload(request: web.Request, body: bytes) -> object:
                200: Response("a redelivery: already recorded, nothing more happens", HookAnswer,
                              example={"status": "duplicate", "delivery": 42, "delivery_id": "72d3…",
                                       "matched": ["pr-opened"], "detail": "already received"}),
-               400: Response("malformed JSON, or a delivery id over 200 characters"),
+               400: Response("malformed JSON, a delivery id over 200 characters or a header not UTF-8"),
                401: Response("unsigned, tampered or stale"),
                404: Response("no such endpoint"), 413: Response("body too large"),
                415: Response("not JSON"), 429: Response("rate limited (see Retry-After)")},
@@ -74,13 +74,14 @@ async def receive(request: web.Request) -> web.Response:
     payload = parse_payload(request, body)
     try:
         sender_id = inbound.delivery_id(config, request.headers, body)
-    except inbound.DeliveryIdError as exc:
+        headers = inbound.kept_headers(request.headers)
+    except inbound.DeliveryRefused as exc:
         raise BadRequest(str(exc)) from None
     retry_after = door.limiter.retry_after_s(config.id, config.rate_limit_per_min)
     if retry_after is not None:
         raise TooManyRequests("rate limit of this endpoint exceeded", headers={"Retry-After": str(retry_after)})
     matched = inbound.match(config, request.headers, payload)
-    delivery = inbound.Delivery(config.id, sender_id, inbound.kept_headers(request.headers), body, matched)
+    delivery = inbound.Delivery(config.id, sender_id, headers, body, matched)
     recorded = await door.writer.submit(delivery)
     if recorded.duplicate:
         answer = HookAnswer(status="duplicate", delivery=recorded.id, delivery_id=sender_id, matched=matched,

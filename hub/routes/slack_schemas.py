@@ -124,7 +124,7 @@ def _form(body: str) -> dict[str, str]:
     try:
         fields = parse_qs(body, keep_blank_values=True, strict_parsing=bool(body), errors="strict")
     except (ValueError, UnicodeDecodeError) as exc:  # strict parsing: a field without '=', bad %-escapes
-        raise BadRequest(f"malformed form body: {exc}") from None
+        raise BadRequest(f"malformed form body: {str(exc)[:200]}") from None
     if repeated := [name for name, values in fields.items() if len(values) > 1]:
         raise BadRequest(f"form field {repeated[0][:40]!r} given more than once")
     single = {name: values[0] for name, values in fields.items()}

@@ -31,13 +31,14 @@ from hub.services.jobs import load_tool_catalog
 from jobs import outbox
 from jobs.queue import HUB_QUEUE
 
-from .inbound import PROCESS_TASK, hmac_scheme
+from .inbound import PROCESS_TASK, PUBLIC_ID_MAX, hmac_scheme
 from .rules import Rule, RuleError, check_arguments, check_templates
 
 EVENT_TYPES = (
     "job.succeeded", "job.failed", "job.cancelled", "job.timed_out", "approval.requested", "approval.decided",
 )  # fmt: skip
 PUBLIC_ID_PREFIX = "hk_"
+REF_MAX = PUBLIC_ID_MAX  # hook_endpoints.name and public_id
 
 
 class HookConfigError(ValueError):
@@ -153,7 +154,10 @@ async def create_endpoint(
 
 
 async def find_endpoint(tenant_id: UUID, ref: str) -> HookEndpoint | None:
-    """An endpoint by id, public id or name."""
+    """An endpoint by id, public id or name (None for a reference longer than any of them: the ORM would refuse
+    to compare a value longer than the column)."""
+    if len(ref) > REF_MAX:
+        return None
     try:
         return await HookEndpoint.get_or_none(tenant_id=tenant_id, id=UUID(ref))
     except ValueError:

@@ -263,3 +263,35 @@ async def test_a_rule_is_saved_when_its_tool_is_unknown_or_its_values_are_templa
              {"name": "elsewhere", "tool": "other.tool", "arguments": {"anything": 1}}]  # fmt: skip
     created = await door.endpoint(name="ci", scheme="bearer", rules=rules)
     assert [rule["name"] for rule in created["rules"]] == ["templated", "elsewhere"], "checked when they render"
+
+
+async def test_a_nul_or_an_over_long_reference_in_the_url_is_a_4xx(door: Door) -> None:
+    assert (await door.api("GET", "/api/v1/hooks/a%00b"))[0] == 400
+    assert (await door.api("GET", "/api/v1/hooks?status=%00"))[0] == 400
+    status, answer = await door.api("GET", "/api/v1/hooks/" + "a" * 300)
+    assert (status, answer["error"]["code"]) == (404, "not_found")
+    status, answer, _ = await door.post("/hooks/hk_" + "a" * 300, b"{}", {"Content-Type": "application/json"})
+    assert status == 404
+
+
+async def _raw_post(door: Door, path: str, headers: dict[str, str], extra: bytes, body: bytes) -> bytes:
+    """A request as written to the socket (aiohttp's client sends no header bytes outside text)."""
+    reader, writer = await asyncio.open_connection(door.client.host, door.client.port)
+    lines = [f"POST {path} HTTP/1.1".encode(), b"Host: hub", *(f"{k}: {v}".encode() for k, v in headers.items())]
+    writer.write(b"\r\n".join([*lines, extra, f"Content-Length: {len(body)}".encode()]) + b"\r\n\r\n" + body)
+    try:
+        return await asyncio.wait_for(reader.readline(), timeout=5)
+    finally:
+        writer.close()
+
+
+async def test_a_header_that_is_not_utf8_is_a_400_and_does_not_fail_the_deliveries_written_with_it(
+    door: Door,
+) -> None:
+    url, body = await _github(door), pull_request_body()
+    bad = _raw_post(door, url, github_headers(body), b"X-Forwarded-For: \xff\xfe", body)
+    good = [door.post(url, body, github_headers(body)) for _ in range(5)]
+    refused, *accepted = await asyncio.gather(bad, *good)
+    assert refused.startswith(b"HTTP/1.1 400")
+    assert [status for status, _, _ in accepted] == [202] * 5, "one bad header must not fail the shared INSERT"
+    assert await HookDelivery.all().count() == 5

@@ -102,7 +102,7 @@ class UrlVerification(BaseModel):
 
 
 SlackRequest = SlashCommand | SslCheck | BlockActions | EventCallback | UrlVerification
-_BY_TYPE: dict[object, type[BaseModel]] = {
+_BY_TYPE: dict[str, type[BaseModel]] = {
     "block_actions": BlockActions, "event_callback": EventCallback, "url_verification": UrlVerification,
 }  # fmt: skip
 
@@ -140,9 +140,10 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def _validate(data: dict[str, Any], model: type[BaseModel] | None = None) -> SlackRequest:
-    chosen = model or _BY_TYPE.get(data.get("type"))
+    kind = data.get("type")
+    chosen = model or (_BY_TYPE.get(kind) if isinstance(kind, str) else None)
     if chosen is None:
-        raise BadRequest(f"not a Slack request this endpoint handles (type {str(data.get('type'))[:40]!r})")
+        raise BadRequest(f"not a Slack request this endpoint handles (type {str(kind)[:40]!r})")
     try:
         return cast(SlackRequest, chosen.model_validate(data))
     except ValidationError as exc:

@@ -91,6 +91,7 @@ async def test_a_signature_header_given_twice_is_refused(door: TestClient) -> No
         (b"command=/swarm&text=a%00b&team_id=T&channel_id=C&user_id=U", FORM, 400, "NUL character"),
         (b"command=/swarm", FORM, 400, "not a Slack SlashCommand: team_id: Field required"),
         (b'{"type": "view_submission"}', "application/json", 400, "not a Slack request this endpoint handles"),
+        (b'{"type": []}', "application/json", 400, "not a Slack request this endpoint handles"),
         (b"command=/swarm", "text/plain", 415, "expected Content-Type"),
     ],
 )

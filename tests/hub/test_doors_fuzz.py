@@ -6,7 +6,6 @@ The routes are read from the application's router, so a route added later is fuz
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -36,6 +35,7 @@ from tests.auth.helpers import CLIENT_ID, CLIENT_SECRET, sso_settings
 from tests.discord.support import PUBLIC_KEY
 from tests.discord.support import signed as discord_signed
 from tests.fakes.oidc_provider import OidcProviderFake
+from tests.raw_http import raw_head, raw_status_line
 
 AiohttpClient = Any
 SLACK_SECRET = "fuzz-signing-secret-0123456789abcdef"
@@ -260,23 +260,6 @@ async def attack_route(hub: Hub, method: str, path: str) -> None:
             await attack(hub, method, path, body, request_headers(content_type, creds))
 
 
-async def raw_request(hub: Hub, head: bytes, body: bytes = b"") -> bytes:
-    """A request written to the socket as is (aiohttp's client would not send a lying Content-Length, nor bytes
-    that are not text in a header); the answer's status line."""
-    reader, writer = await asyncio.open_connection(hub.client.host, hub.client.port)
-    try:
-        writer.write(head + b"\r\n\r\n" + body)
-        await writer.drain()
-        return await asyncio.wait_for(reader.readline(), timeout=5)
-    finally:
-        writer.close()
-
-
-def raw_head(method: str, path: str, headers: dict[str, str], *extra: bytes) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: hub", *(f"{k}: {v}".encode() for k, v in headers.items())]
-    return b"\r\n".join([*lines, *extra])
-
-
 async def test_a_huge_content_length_is_answered_at_once_without_waiting_for_the_body(hub: Hub) -> None:
     now = str(int(time.time()))
     for method, template in hub.routes:
@@ -284,7 +267,9 @@ async def test_a_huge_content_length_is_answered_at_once_without_waiting_for_the
             continue
         path = concrete(hub, template, iter(PATH_VALUES))[0]
         headers = {**credentials(hub, path, b"{}", now), "Content-Type": "application/json"}
-        status_line = await raw_request(hub, raw_head(method, path, headers, b"Content-Length: 99999999999"), b"{}")
+        status_line = await raw_status_line(
+            hub.client, raw_head(method, path, headers, b"Content-Length: 99999999999"), b"{}"
+        )
         # answered at once (413, or what the route says before it reads a body), not left waiting for the body
         assert status_line[9:10] in (b"2", b"3", b"4"), f"{method} {path} → {status_line!r}"
     await healthy(hub)
@@ -300,7 +285,7 @@ async def test_header_bytes_that_are_not_text_get_a_4xx_or_are_stored_as_text(hu
         for extra in RAW_HEADERS:
             headers = {**credentials(hub, path, body, str(int(time.time()))), "Content-Type": "application/json",
                        "Content-Length": str(len(body))}  # fmt: skip
-            status_line = await raw_request(hub, raw_head("POST", path, headers, extra), body)
+            status_line = await raw_status_line(hub.client, raw_head("POST", path, headers, extra), body)
             assert status_line[9:10] in (b"2", b"4"), f"{path} {extra!r} → {status_line!r}"
     hub.accepted_hooks = (await door_rows())["hook_deliveries"]
     await healthy(hub)

@@ -3,7 +3,6 @@ webhooks, Discord), never a 500, and stores nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from hub.webhooks.secrets import webhook_box
 from tests.conftest import free_port
 from tests.discord.support import PUBLIC_KEY
 from tests.discord.support import signed as discord_signed
+from tests.raw_http import raw_head, raw_status_line
 
 AiohttpClient = Any
 HOOK_SECRET = "a-github-secret-for-bodies"
@@ -93,16 +93,5 @@ async def test_unsafe_json_in_a_signed_discord_interaction_is_a_400(hub: Hub, va
 
 async def test_a_lying_content_length_over_the_limit_is_a_413_before_the_body_is_read(hub: Hub) -> None:
     headers = {**_bearer(hub.token), "Content-Type": "application/json", "Content-Length": str(10**12)}
-    status_line = await _raw(hub, "POST /api/v1/jobs HTTP/1.1", headers)
+    status_line = await raw_status_line(hub.client, raw_head("POST", "/api/v1/jobs", headers), b"{}")
     assert status_line.startswith(b"HTTP/1.1 413"), status_line
-
-
-async def _raw(hub: Hub, request_line: str, headers: dict[str, str]) -> bytes:
-    """Write the request as is (aiohttp's client would not send a Content-Length the body does not have)."""
-    reader, writer = await asyncio.open_connection(hub.client.host, hub.client.port)
-    try:
-        head = "\r\n".join([request_line, "Host: hub", *(f"{k}: {v}" for k, v in headers.items())])
-        writer.write(head.encode() + b"\r\n\r\n{}")
-        return await asyncio.wait_for(reader.readline(), timeout=5)
-    finally:
-        writer.close()

@@ -19,6 +19,7 @@ from hub.security.webhooks import sign_standard_webhook
 from hub.services import admin
 from hub.settings import Settings
 from tests.conftest import free_port
+from tests.raw_http import raw_head, raw_status_line
 from tests.webhooks.support import GITHUB_SECRET, PR_RULE, github_headers, pull_request_body
 
 AiohttpClient = Any
@@ -274,22 +275,12 @@ async def test_a_nul_or_an_over_long_reference_in_the_url_is_a_4xx(door: Door) -
     assert status == 404
 
 
-async def _raw_post(door: Door, path: str, headers: dict[str, str], extra: bytes, body: bytes) -> bytes:
-    """A request as written to the socket (aiohttp's client sends no header bytes outside text)."""
-    reader, writer = await asyncio.open_connection(door.client.host, door.client.port)
-    lines = [f"POST {path} HTTP/1.1".encode(), b"Host: hub", *(f"{k}: {v}".encode() for k, v in headers.items())]
-    writer.write(b"\r\n".join([*lines, extra, f"Content-Length: {len(body)}".encode()]) + b"\r\n\r\n" + body)
-    try:
-        return await asyncio.wait_for(reader.readline(), timeout=5)
-    finally:
-        writer.close()
-
-
 async def test_a_header_that_is_not_utf8_is_a_400_and_does_not_fail_the_deliveries_written_with_it(
     door: Door,
 ) -> None:
     url, body = await _github(door), pull_request_body()
-    bad = _raw_post(door, url, github_headers(body), b"X-Forwarded-For: \xff\xfe", body)
+    headers = {**github_headers(body), "Content-Length": str(len(body))}
+    bad = raw_status_line(door.client, raw_head("POST", url, headers, b"X-Forwarded-For: \xff\xfe"), body)
     good = [door.post(url, body, github_headers(body)) for _ in range(5)]
     refused, *accepted = await asyncio.gather(bad, *good)
     assert refused.startswith(b"HTTP/1.1 400")

@@ -48,6 +48,11 @@ class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class UnprocessableEntity(ApiError):
     status = 422
     code = "invalid"

@@ -5,7 +5,6 @@ contract is a bug the tests catch (``test_every_route_is_documented``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -13,7 +12,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from .errors import BadRequest, PayloadTooLarge, UnprocessableEntity
+from .doors import parse_json, read_bounded
+from .errors import BadRequest, UnprocessableEntity
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
@@ -89,14 +89,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON body: 413 when too large, 400 when malformed, 422 when invalid."""
     if request.content_type != "application/json":
         raise BadRequest(f"expected Content-Type application/json, got {request.content_type or 'none'}")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"body larger than {request.app._client_max_size} bytes") from None
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from None
+    data = parse_json(await read_bounded(request, request.app._client_max_size))
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -27,6 +27,13 @@ def _rules(path: str | None) -> list[dict[str, Any]]:
     return list(data if isinstance(data, list) else data.get("rules", []))
 
 
+def _secret_lines(what: str, generated: str | None) -> str:
+    """A generated secret is printed once; one the user typed (``--secret``) is never echoed back."""
+    if generated is None:
+        return f"{what}; secret: the one you gave with --secret (not shown)"
+    return f"{what}; secret (shown once):\n{generated}"
+
+
 def _add(settings: Settings, args: argparse.Namespace) -> Callable[[], Awaitable[str]]:
     from hub.db.webhook_models import HookScheme
     from hub.services.admin import ensure_tenant
@@ -39,9 +46,12 @@ def _add(settings: Settings, args: argparse.Namespace) -> Callable[[], Awaitable
             name=args.name, scheme=HookScheme(args.scheme), secret=args.secret, rules=_rules(args.rules),
             channel=manage.parse_channel(args.channel), rate_limit_per_min=args.rate_limit, options=options,
         )  # fmt: skip
-        row, secret = await manage.create_endpoint(tenant.id, _box(settings), new, settings.webhook_rate_limit_per_min)
-        return (f"Endpoint {row.name}: POST {settings.hub_url}/hooks/{row.public_id}\n"
-                f"Scheme {row.scheme.value}; secret (shown once):\n{secret}")  # fmt: skip
+        row, generated = await manage.create_endpoint(
+            tenant.id, _box(settings), new, settings.webhook_rate_limit_per_min
+        )
+        return f"Endpoint {row.name}: POST {settings.hub_url}/hooks/{row.public_id}\n" + _secret_lines(
+            f"Scheme {row.scheme.value}", generated
+        )
 
     return work
 
@@ -51,10 +61,11 @@ def _set_rules(settings: Settings, args: argparse.Namespace) -> Callable[[], Awa
     from hub.webhooks import manage
 
     async def work() -> str:
-        row = await manage.find_endpoint((await ensure_tenant()).id, args.name)
+        tenant = await ensure_tenant()
+        row = await manage.find_endpoint(tenant.id, args.name)
         if row is None:
             raise manage.HookConfigError(f"no endpoint {args.name!r}")
-        row.rules = manage.check_rules(_rules(args.file))
+        row.rules = await manage.checked_rules(tenant.id, _rules(args.file))
         await row.save(update_fields=["rules", "updated_at"])
         return f"{len(row.rules)} rule(s) set on {row.name}"
 
@@ -113,10 +124,10 @@ def _subscribe(settings: Settings, args: argparse.Namespace) -> Callable[[], Awa
 
     async def work() -> str:
         policy = TargetPolicy(parse_networks(",".join(settings.webhook_allow_networks)))
-        row, secret = await manage.create_subscription(
+        row, generated = await manage.create_subscription(
             (await ensure_tenant()).id, _box(settings), policy, args.url, args.event, args.secret, args.description
         )
-        return f"Subscription {row.id} to {row.url} for {', '.join(row.event_types)}; secret (shown once):\n{secret}"
+        return _secret_lines(f"Subscription {row.id} to {row.url} for {', '.join(row.event_types)}", generated)
 
     return work
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import jsonschema  # type: ignore[import-untyped]  # jsonschema ships no type information
@@ -51,11 +51,23 @@ def validate_tool_call(run: RunTool, catalog: Mapping[str, ToolInfo]) -> None:
         raise CommandError("\n".join(lines), tool_usage(info))
 
 
-def argument_problems(info: ToolInfo, arguments: Mapping[str, Any]) -> list[str]:
-    """Every way ``arguments`` break the tool's input schema, as ``path: problem`` lines."""
+Path = tuple[str | int, ...]
+
+
+def argument_problems(
+    info: ToolInfo, arguments: Mapping[str, Any], *, not_yet_known: Callable[[Path], bool] | None = None
+) -> list[str]:
+    """Every way ``arguments`` break the tool's input schema, as ``path: problem`` lines.
+
+    Args:
+        not_yet_known: says which values are not known yet (a webhook rule's templates, rendered later):
+            problems of those values are left out; a missing or unknown argument is still one.
+    """
     try:
         validator = _validator(json.dumps(info.input_schema))
         errors = list(validator.iter_errors(dict(arguments)))
+        if not_yet_known is not None:
+            errors = [error for error in errors if not not_yet_known(tuple(error.absolute_path))]
     except (jsonschema.SchemaError, referencing.exceptions.Unresolvable) as exc:
         message = getattr(exc, "message", None) or str(exc)
         raise CommandError(

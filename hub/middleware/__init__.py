@@ -9,7 +9,7 @@ import uuid
 
 from aiohttp import web
 
-from ..errors import ApiError, PayloadTooLarge
+from ..errors import ApiError, BadRequest, PayloadTooLarge
 from ..keys import METRICS
 from ..logs import request_id_var
 from ..openapi import Handler
@@ -53,8 +53,16 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         request_id_var.reset(token)
 
 
+def _check_url(request: web.Request) -> None:
+    """A NUL in the path or the query (``%00``) is a 400 before any handler: no id, name or filter holds one,
+    and Postgres refuses it in text (a lookup would fail with a 500)."""
+    if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, value in request.query.items()):
+        raise BadRequest("the URL holds a NUL character (%00)")
+
+
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        _check_url(request)
         return await handler(request)
     except ApiError as error:
         return error_response(error)

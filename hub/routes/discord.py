@@ -12,15 +12,15 @@ Any signature failure, or a timestamp more than five minutes off, answers 401 an
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from typing import Any, Final
 from uuid import UUID
 
 from aiohttp import web
+from pydantic import ValidationError
 from tortoise import connections
 
 from bot.discord.commands import (
@@ -31,9 +31,11 @@ from bot.discord.commands import (
 )  # fmt: skip
 from bot.discord.components import EPHEMERAL_FLAG, ApprovalDecision, decided_message, parse_approval_custom_id
 from bot.ports import ApprovalPrompt
+from hub.doors import first_problem, parse_json, read_bounded, repeated_header
 from hub.errors import BadRequest, NotFound, Unauthorized
 from hub.keys import JOBS, OUTBOX_WAKER, SETTINGS
 from hub.openapi import Response, endpoint
+from hub.routes.discord_schemas import DiscordInteraction
 from hub.security.discord import DiscordSignatureError, verify_discord_request
 from hub.security.roles import ChatMember
 from hub.services.admin import chat_tenant
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 DISCORD_COMMAND_TASK: Final = "discord_command"
 INTERACTION_SOURCE: Final = "discord:interaction"
 SIGNATURE_WINDOW_S: Final = 300.0
+SIGNATURE_HEADER: Final = "X-Signature-Ed25519"
+TIMESTAMP_HEADER: Final = "X-Signature-Timestamp"
 MAX_TEXT: Final = 4000
 NOT_AN_APPROVER: Final = "Only approvers can approve or deny this job; nothing was changed."
 STALE_BUTTON: Final = "This button is stale: the job no longer exists."
@@ -69,18 +73,17 @@ class Callback(IntEnum):
     AUTOCOMPLETE_RESULT = 8
 
 
-Interaction = Mapping[str, Any]
-Handler = Callable[[web.Application, Interaction], Awaitable[dict[str, Any]]]
+Handler = Callable[[web.Application, DiscordInteraction], Awaitable[dict[str, Any]]]
 
 
 def verify(settings: Settings, request: web.Request, body: bytes, now: float) -> None:
     """Raise Unauthorized unless Discord signed ``timestamp + body`` recently with the application's key."""
     assert settings.discord_public_key is not None
-    timestamp = request.headers.get("X-Signature-Timestamp", "")
+    if (repeated := repeated_header(request.headers, (SIGNATURE_HEADER, TIMESTAMP_HEADER))) is not None:
+        raise Unauthorized(f"invalid request signature: {repeated} given more than once")
+    timestamp = request.headers.get(TIMESTAMP_HEADER, "")
     try:
-        verify_discord_request(
-            settings.discord_public_key, request.headers.get("X-Signature-Ed25519", ""), timestamp, body
-        )
+        verify_discord_request(settings.discord_public_key, request.headers.get(SIGNATURE_HEADER, ""), timestamp, body)
     except DiscordSignatureError as exc:
         raise Unauthorized(f"invalid request signature: {exc.reason}") from None
     if not timestamp.isdigit() or abs(now - int(timestamp)) > SIGNATURE_WINDOW_S:
@@ -93,31 +96,18 @@ def ephemeral(text: str) -> dict[str, Any]:
     return {"type": int(Callback.CHANNEL_MESSAGE), "data": content}
 
 
-def user_of(interaction: Interaction) -> tuple[str, list[str]]:
-    """The signed identity: the member's user id and role ids in a guild, the user's id in a DM."""
-    member = interaction.get("member") or {}
-    user = member.get("user") or interaction.get("user") or {}
-    roles = [str(role) for role in member.get("roles") or []]
-    return str(user.get("id", "")), roles
-
-
-def channel_of(interaction: Interaction) -> str:
-    return str(interaction.get("channel_id") or (interaction.get("channel") or {}).get("id") or "")
-
-
-async def on_command(app: web.Application, interaction: Interaction) -> dict[str, Any]:
+async def on_command(app: web.Application, interaction: DiscordInteraction) -> dict[str, Any]:
     """Record the command and defer: the hub worker answers through the interaction's webhook."""
-    data = interaction.get("data") or {}
+    data = interaction.command_data()
     try:
         text = command_text(data)
     except InteractionDataError as exc:
         return ephemeral(f"{exc}. Try /swarm help")
-    user, _ = user_of(interaction)
-    interaction_id = str(interaction.get("id", ""))
+    interaction_id = interaction.id
     command = {
-        "interaction_id": interaction_id, "token": str(interaction.get("token", "")),
-        "guild_id": str(interaction.get("guild_id") or ""), "channel_id": channel_of(interaction),
-        "user_id": user, "text": text[:MAX_TEXT], "received_at": time.time(),
+        "interaction_id": interaction_id, "token": interaction.token, "guild_id": interaction.guild_id or "",
+        "channel_id": interaction.channel_ref(), "user_id": interaction.user_id(), "text": text[:MAX_TEXT],
+        "received_at": time.time(),
     }  # fmt: skip
     message = await outbox.record_inbound(
         connections.get("default"), source=INTERACTION_SOURCE, delivery_id=interaction_id,
@@ -134,28 +124,29 @@ async def on_command(app: web.Application, interaction: Interaction) -> dict[str
     }
 
 
-async def on_autocomplete(app: web.Application, interaction: Interaction) -> dict[str, Any]:
+async def on_autocomplete(app: web.Application, interaction: DiscordInteraction) -> dict[str, Any]:
     """Tool names from the tenant's catalog matching what has been typed so far."""
     try:
-        focused = focused_option(interaction.get("data") or {})
+        focused = focused_option(interaction.command_data())
     except InteractionDataError:
         focused = None
     choices: list[dict[str, str]] = []
     if focused is not None and focused[0] == "name":
-        tenant_id = await chat_tenant("discord", interaction.get("guild_id"))
+        tenant_id = await chat_tenant("discord", interaction.guild_id)
         choices = autocomplete_choices(focused[1], await app[JOBS].tool_catalog(tenant_id))
     return {"type": int(Callback.AUTOCOMPLETE_RESULT), "data": {"choices": choices}}
 
 
-def member_of(interaction: Interaction) -> ChatMember:
+def member_of(interaction: DiscordInteraction) -> ChatMember:
     """The clicker as Discord signed them: user id, guild (``dm`` outside one) and the member's roles."""
-    user, roles = user_of(interaction)
-    return ChatMember("discord", str(interaction.get("guild_id") or "dm"), user, frozenset(roles))
+    roles = frozenset(interaction.role_ids())
+    return ChatMember("discord", interaction.guild_id or "dm", interaction.user_id(), roles)
 
 
-async def on_component(app: web.Application, interaction: Interaction) -> dict[str, Any]:
+async def on_component(app: web.Application, interaction: DiscordInteraction) -> dict[str, Any]:
     """Approve / Deny: only approvers decide, once; the message then shows the decision without buttons."""
-    parsed = parse_approval_custom_id(str((interaction.get("data") or {}).get("custom_id", "")))
+    custom_id = interaction.command_data().get("custom_id")
+    parsed = parse_approval_custom_id(custom_id) if isinstance(custom_id, str) else None
     if parsed is None:
         return ephemeral("This button is not one of ours; nothing was changed.")
     member = member_of(interaction)
@@ -169,7 +160,7 @@ async def on_component(app: web.Application, interaction: Interaction) -> dict[s
     except ValueError:
         return ephemeral(STALE_BUTTON)
     decision = Decision.APPROVED if action is ApprovalDecision.APPROVE else Decision.DENIED
-    tenant_id = await chat_tenant("discord", interaction.get("guild_id"))
+    tenant_id = await chat_tenant("discord", interaction.guild_id)
     by = f"discord:{member.team_id}:{user}"
     try:
         job, decided, reason = await app[JOBS].decide(tenant_id, job_id, decision, by=by, user_id=user)
@@ -181,7 +172,7 @@ async def on_component(app: web.Application, interaction: Interaction) -> dict[s
     return {"type": int(Callback.UPDATE_MESSAGE), "data": decided_message(prompt, action, user)}
 
 
-async def on_ping(app: web.Application, interaction: Interaction) -> dict[str, Any]:
+async def on_ping(app: web.Application, interaction: DiscordInteraction) -> dict[str, Any]:
     return {"type": int(Callback.PONG)}
 
 
@@ -201,17 +192,22 @@ HANDLERS: Final[dict[int, Handler]] = {
                401: Response("unsigned, tampered or stale request")},
 )  # fmt: skip
 async def discord_interactions(request: web.Request) -> web.Response:
-    body = await request.read()
-    verify(request.app[SETTINGS], request, body, time.time())
-    try:
-        interaction = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from None
-    kind = interaction.get("type") if isinstance(interaction, dict) else None
-    handler = HANDLERS.get(kind) if isinstance(kind, int) else None
+    settings = request.app[SETTINGS]
+    body = await read_bounded(request, settings.max_request_bytes)
+    verify(settings, request, body, time.time())
+    interaction = parse_interaction(body)
+    handler = HANDLERS.get(interaction.type)
     if handler is None:
         raise BadRequest("not an interaction type this endpoint handles")
     return web.json_response(await handler(request.app, interaction))
+
+
+def parse_interaction(body: bytes) -> DiscordInteraction:
+    """The signed body as an interaction, or 400 naming the first field of the wrong type."""
+    try:
+        return DiscordInteraction.model_validate(parse_json(body))
+    except ValidationError as exc:
+        raise BadRequest(f"not a Discord interaction: {first_problem(exc)}") from None
 
 
 def add_routes(app: web.Application, settings: Settings) -> None:

@@ -6,7 +6,6 @@ Refusals change nothing: unsigned, tampered or stale → 401; over the size limi
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from typing import Literal
 from aiohttp import web
 
 from hub.db.group_commit import GroupCommit
-from hub.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
+from hub.doors import parse_json, read_bounded
+from hub.errors import BadRequest, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType
 from hub.keys import REDIS, SETTINGS
 from hub.openapi import Response, endpoint
 from hub.routes.hook_schemas import HookAnswer
@@ -25,13 +25,7 @@ from hub.webhooks.secrets import webhook_box
 from jobs import wake
 from jobs.wake import Waker
 
-READ_CHUNK = 64 * 1024
 WRITE_BATCH = 64  # deliveries per INSERT (bodies are up to webhook_max_body_bytes each)
-
-
-class UnsupportedMediaType(ApiError):
-    status = 415
-    code = "unsupported_media_type"
 
 
 @dataclass(frozen=True)
@@ -48,27 +42,11 @@ class HookDoor:
 HOOK_DOOR = web.AppKey("hook_door", HookDoor)
 
 
-async def read_bounded(request: web.Request, limit: int) -> bytes:
-    """The raw body, or 413 as soon as it is known to exceed ``limit`` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"body larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_json(request: web.Request, body: bytes) -> object:
+def parse_payload(request: web.Request, body: bytes) -> object:
     content_type = request.content_type
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"expected Content-Type application/json, got {content_type or 'none'}")
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from None
+    return parse_json(body)
 
 
 @endpoint(
@@ -78,7 +56,8 @@ def parse_json(request: web.Request, body: bytes) -> object:
                200: Response("a redelivery: already recorded, nothing more happens", HookAnswer,
                              example={"status": "duplicate", "delivery": 42, "delivery_id": "72d3…",
                                       "matched": ["pr-opened"], "detail": "already received"}),
-               400: Response("malformed JSON"), 401: Response("unsigned, tampered or stale"),
+               400: Response("malformed JSON, a delivery id over 200 characters or a header not UTF-8"),
+               401: Response("unsigned, tampered or stale"),
                404: Response("no such endpoint"), 413: Response("body too large"),
                415: Response("not JSON"), 429: Response("rate limited (see Retry-After)")},
 )  # fmt: skip
@@ -92,13 +71,17 @@ async def receive(request: web.Request) -> web.Response:
         inbound.verify(config, request.headers, body, time.time())
     except WebhookSignatureError as exc:
         raise Unauthorized(exc.reason) from None
-    payload = parse_json(request, body)
+    payload = parse_payload(request, body)
+    try:
+        sender_id = inbound.delivery_id(config, request.headers, body)
+        headers = inbound.kept_headers(request.headers)
+    except inbound.DeliveryRefused as exc:
+        raise BadRequest(str(exc)) from None
     retry_after = door.limiter.retry_after_s(config.id, config.rate_limit_per_min)
     if retry_after is not None:
         raise TooManyRequests("rate limit of this endpoint exceeded", headers={"Retry-After": str(retry_after)})
-    sender_id = inbound.delivery_id(config, request.headers, body)
     matched = inbound.match(config, request.headers, payload)
-    delivery = inbound.Delivery(config.id, sender_id, inbound.kept_headers(request.headers), body, matched)
+    delivery = inbound.Delivery(config.id, sender_id, headers, body, matched)
     recorded = await door.writer.submit(delivery)
     if recorded.duplicate:
         answer = HookAnswer(status="duplicate", delivery=recorded.id, delivery_id=sender_id, matched=matched,

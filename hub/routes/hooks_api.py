@@ -9,7 +9,7 @@ from aiohttp import web
 from hub.auth import Caller
 from hub.db.webhook_models import HookDelivery, HookEndpoint, HookScheme, OutboundDelivery, Subscription
 from hub.errors import Conflict, NotFound, UnprocessableEntity
-from hub.keys import SETTINGS
+from hub.keys import JOBS, SETTINGS
 from hub.openapi import Response, endpoint, read_json
 from hub.routes.hook_schemas import (
     AttemptView,
@@ -95,7 +95,7 @@ def _int(raw: str, what: str) -> int:
 
 
 @endpoint(
-    "Create an inbound webhook endpoint (the secret is shown once)",
+    "Create an inbound webhook endpoint (a generated secret is shown once; one you give is never echoed)",
     tags=("webhooks",), security=API, request=CreateHook,
     responses={201: Response("created", HookView), 401: Response("missing or invalid API token"), 422: INVALID},
 )  # fmt: skip
@@ -109,12 +109,12 @@ async def create_hook(request: web.Request) -> web.Response:
     )  # fmt: skip
     box = request.app[HOOK_DOOR].endpoints.box
     try:
-        row, secret = await manage.create_endpoint(
+        row, generated = await manage.create_endpoint(
             caller.tenant_id, box, new, request.app[SETTINGS].webhook_rate_limit_per_min
         )
     except manage.HookConfigError as exc:
         raise UnprocessableEntity(str(exc)) from None
-    return _json(hook_view(row, secret), 201)
+    return _json(hook_view(row, generated), 201)
 
 
 @endpoint(
@@ -145,7 +145,8 @@ async def update_hook(request: web.Request) -> web.Response:
     body = await read_json(request, UpdateHook)
     try:
         if body.rules is not None:
-            row.rules = manage.check_rules([rule.model_dump(by_alias=True) for rule in body.rules])
+            row.rules = manage.check_rules([rule.model_dump(by_alias=True) for rule in body.rules],
+                                           await request.app[JOBS].tool_catalog(caller.tenant_id))  # fmt: skip
         if body.secret is not None:
             manage.check_secret(row.scheme, body.secret)
             row.secret_encrypted = request.app[HOOK_DOOR].endpoints.box.encrypt(body.secret)
@@ -218,7 +219,7 @@ async def replay_hook_delivery(request: web.Request) -> web.Response:
 
 
 @endpoint(
-    "Subscribe a URL to events (signed per Standard Webhooks; the secret is shown once)",
+    "Subscribe a URL to events (signed per Standard Webhooks; a generated secret is shown once, one you give is not)",
     tags=("webhooks",), security=API, request=CreateSubscription,
     responses={201: Response("created", SubscriptionView), 422: INVALID},
 )  # fmt: skip
@@ -227,12 +228,12 @@ async def create_subscription(request: web.Request) -> web.Response:
     body = await read_json(request, CreateSubscription)
     box = request.app[HOOK_DOOR].endpoints.box
     try:
-        row, secret = await manage.create_subscription(
+        row, generated = await manage.create_subscription(
             caller.tenant_id, box, policy_of(request), body.url, body.events, body.secret, body.description
         )
     except manage.HookConfigError as exc:
         raise UnprocessableEntity(str(exc)) from None
-    return _json(subscription_view(row, secret), 201)
+    return _json(subscription_view(row, generated), 201)
 
 
 @endpoint(

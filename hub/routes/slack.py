@@ -1,32 +1,48 @@
 """The Slack door: slack-bolt (async) mounted in our aiohttp app at ``/slack/events``.
 
-Bolt verifies the signing secret (5-minute window; 401 otherwise). The ack path only records the
-command with an outbox row in one statement (shared by the requests arriving together) and answers;
-the hub worker relays the row when woken and carries it out
-(``jobs.tasks.slack``) and the job's thread is kept up to date by ``jobs.tasks.notify``."""
+Before bolt sees anything the door reads the body (within the request size limit), verifies the signing
+secret on the raw bytes (:func:`hub.security.slack.verify_slack_request`: 401 with the reason) and checks
+the body against the typed shapes of :mod:`hub.routes.slack_schemas` (400 with the reason). Bolt is then
+handed that checked request as JSON, so it routes exactly what was checked (its own verification is off:
+it would only repeat ours). The ack path only records the command with an outbox row in one statement
+(shared by the requests arriving together) and answers; the hub worker relays the row when woken and
+carries it out (``jobs.tasks.slack``) and the job's thread is kept up to date by ``jobs.tasks.notify``."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from tortoise import connections
 
 from bot.slack.blocks import APPROVE_ACTION_ID, DENY_ACTION_ID
 from hub.db.group_commit import GroupCommit
-from hub.errors import BadRequest, NotFound
+from hub.doors import read_bounded, repeated_header
+from hub.errors import BadRequest, NotFound, Unauthorized
 from hub.keys import OUTBOX_WAKER, REDIS, SETTINGS
 from hub.openapi import Response, endpoint
 from hub.routes.schemas import Ack
+from hub.routes.slack_schemas import (
+    AppMention,
+    BlockActions,
+    ButtonAction,
+    EventCallback,
+    SlashCommand,
+    parse_slack_body,
+)
+from hub.security.slack import SIGNATURE_HEADER, TIMESTAMP_HEADER, SlackSignatureError, verify_slack_request
 from hub.services.slack_installs import SlackWorkspaces
 from hub.settings import Settings
 from jobs import outbox
@@ -40,12 +56,13 @@ BOLT = web.AppKey("slack_bolt", AsyncApp)
 WORKSPACES = web.AppKey("slack_workspaces", SlackWorkspaces)
 RECORDER = web.AppKey("slack_recorder", GroupCommit[outbox.Inbound, bool])
 SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
-COMMAND_FIELDS = ("team_id", "channel_id", "user_id", "text", "trigger_id", "command", "response_url")
+SIGNED_REQUEST = "gs_signed_request"  # bolt context key: the signed request's own id (timestamp + body hash)
 MAX_TEXT = 4000
 
 
 def build_bolt(settings: Settings, app: web.Application) -> AsyncApp:
-    """A bolt app that verifies with SLACK_SIGNING_SECRET and finds each workspace's token itself."""
+    """A bolt app that routes the requests the door has verified and checked, and finds each workspace's token
+    itself; its signing secret is only a required setting (its verification is off: the door's is the lock)."""
     assert settings.slack_signing_secret is not None
 
     async def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
@@ -58,18 +75,20 @@ def build_bolt(settings: Settings, app: web.Application) -> AsyncApp:
         signing_secret=settings.slack_signing_secret.get(),
         authorize=authorize,
         process_before_response=True,
+        request_verification_enabled=False,  # the door has verified the raw request (slack_events)
     )
 
-    async def on_swarm(ack: Any, body: dict[str, Any]) -> None:
-        duplicate = not await record_command(app, body)
+    async def on_swarm(ack: Any, body: dict[str, Any], context: dict[str, Any]) -> None:
+        duplicate = not await record_command(app, SlashCommand.model_validate(body), str(context[SIGNED_REQUEST]))
         await ack() if duplicate else await ack(text="⏳ On it…")
 
-    async def on_decision(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await record_click(app, body, action)
+    async def on_decision(ack: Any, body: dict[str, Any]) -> None:
+        clicked = BlockActions.model_validate(body)
+        await record_click(app, clicked, clicked.actions[0])
         await ack()
 
-    async def on_mention(ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
-        await record_mention(app, body, event)
+    async def on_mention(ack: Any, body: dict[str, Any]) -> None:
+        await record_mention(app, EventCallback.model_validate(body))
         await ack()
 
     bolt.command("/swarm")(on_swarm)
@@ -95,45 +114,72 @@ async def _record(app: web.Application, source: str, delivery_id: str, task: str
     return True
 
 
-async def record_command(app: web.Application, body: dict[str, Any]) -> bool:
-    """Store a /swarm command; False when this invocation (its trigger id) was already recorded."""
-    command = {name: str(body.get(name, ""))[:MAX_TEXT] for name in COMMAND_FIELDS}
-    delivery_id = command["trigger_id"] or command["response_url"]
-    return await _record(app, "slack:command", delivery_id, SLACK_COMMAND_TASK, command)
+def signed_request_id(timestamp: str, body: bytes) -> str:
+    """An id for a request Slack gave none: its signed timestamp and a hash of its body (a replay of the
+    same signed request has the same id; two commands differ in one or the other)."""
+    return f"signed:{timestamp}:{hashlib.sha256(body).hexdigest()}"
 
 
-async def record_mention(app: web.Application, body: dict[str, Any], event: dict[str, Any]) -> bool:
+async def record_command(app: web.Application, command: SlashCommand, signed_id: str) -> bool:
+    """Store a /swarm command; False when this invocation was already recorded. The invocation is its
+    trigger id, else its response URL, else (Slack gave neither) the signed request's own id."""
+    invocation = command.trigger_id or command.response_url or signed_id
+    payload = {**command.model_dump(), "text": command.text[:MAX_TEXT], "invocation": invocation}
+    return await _record(app, "slack:command", invocation, SLACK_COMMAND_TASK, payload)
+
+
+async def record_mention(app: web.Application, delivery: EventCallback) -> bool:
     """Store an @mention once per event id (Slack retries it with X-Slack-Retry-Num until acknowledged)."""
+    event: AppMention = delivery.event
     mention = {
-        "event_id": str(body.get("event_id", ""))[:100], "team_id": str(body.get("team_id", "")),
-        "channel_id": str(event.get("channel", "")), "user_id": str(event.get("user", "")),
-        "text": str(event.get("text", ""))[:MAX_TEXT], "ts": str(event.get("ts", "")),
-        "thread_ts": str(event.get("thread_ts") or ""),
+        "event_id": delivery.event_id, "team_id": delivery.team_id, "channel_id": event.channel,
+        "user_id": event.user, "text": event.text[:MAX_TEXT], "ts": event.ts, "thread_ts": event.thread_ts or "",
     }  # fmt: skip
-    return await _record(app, "slack:event", mention["event_id"], SLACK_MENTION_TASK, mention)
+    return await _record(app, "slack:event", delivery.event_id, SLACK_MENTION_TASK, mention)
 
 
-async def record_click(app: web.Application, body: dict[str, Any], action: dict[str, Any]) -> bool:
+async def record_click(app: web.Application, clicked: BlockActions, action: ButtonAction) -> bool:
     """Store an Approve / Deny click; the decider is the user Slack signed for, never message text."""
-    user, team = body.get("user", {}).get("id", ""), body.get("team", {}).get("id", "")
     click = {
-        "action": "approve" if action.get("action_id") == APPROVE_ACTION_ID else "deny",
-        "job_id": str(action.get("value", ""))[:64], "user_id": str(user), "team_id": str(team),
-        "channel_id": str(body.get("channel", {}).get("id", "")),
+        "action": "approve" if action.action_id == APPROVE_ACTION_ID else "deny", "job_id": action.value[:64],
+        "user_id": clicked.user.id, "team_id": clicked.team.id if clicked.team else "",
+        "channel_id": clicked.channel.id if clicked.channel else "",
     }  # fmt: skip
-    delivery_id = f"{action.get('action_ts', '')}:{user}"
+    delivery_id = f"{action.action_ts}:{clicked.user.id}"
     return await _record(app, "slack:action", delivery_id, SLACK_APPROVAL_TASK, click)
+
+
+def verify(request: web.Request, body: bytes, now: float) -> str:
+    """The request's signed timestamp; 401 with the reason unless Slack signed this body recently."""
+    secret = request.app[SETTINGS].slack_signing_secret
+    assert secret is not None
+    if (repeated := repeated_header(request.headers, (TIMESTAMP_HEADER, SIGNATURE_HEADER))) is not None:
+        raise Unauthorized(f"invalid request signature: {repeated} given more than once")
+    timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+    try:
+        verify_slack_request(secret.get(), timestamp, request.headers.get(SIGNATURE_HEADER), body, now)
+    except SlackSignatureError as exc:
+        raise Unauthorized(f"invalid request signature: {exc.reason}") from None
+    return timestamp
 
 
 @endpoint(
     "Slack: slash commands, interactivity and the Events API (signed with the signing secret)",
     tags=("slack",),
     responses={200: Response("acknowledged", Ack, example={"ok": True, "detail": None}),
-               401: Response("unsigned, tampered or stale request")},
+               400: Response("signed, but not a request this endpoint handles (the message says why)"),
+               401: Response("unsigned, tampered or stale request"), 413: Response("body too large"),
+               415: Response("neither form-encoded nor JSON")},
 )  # fmt: skip
 async def slack_events(request: web.Request) -> web.Response:
-    bolt_response = await request.app[BOLT].async_dispatch(await to_bolt_request(request))
-    response: web.Response = await to_aiohttp_response(bolt_response)
+    body = await read_bounded(request, request.app[SETTINGS].max_request_bytes)
+    timestamp = verify(request, body, time.time())
+    checked = parse_slack_body(body.decode(), request.content_type)  # the verifier refused bodies not UTF-8
+    bolt_request = AsyncBoltRequest(
+        body=checked.model_dump_json(), query=request.query_string, headers={"content-type": "application/json"},
+        context={SIGNED_REQUEST: signed_request_id(timestamp, body)},
+    )  # fmt: skip
+    response: web.Response = await to_aiohttp_response(await request.app[BOLT].async_dispatch(bolt_request))
     return response
 
 

@@ -44,6 +44,8 @@ ENDPOINT_CACHE_TTL_S = 2.0
 RATE_LIMIT_TIMEOUT_S = 0.25
 REDIS_BACKOFF_S = 2.0
 KEPT_HEADERS_MAX = 64
+DELIVERY_ID_MAX = 200  # hook_deliveries.delivery_id
+PUBLIC_ID_MAX = 64  # hook_endpoints.public_id
 DELIVERY_HEADERS = {HookScheme.GITHUB: "X-GitHub-Delivery", HookScheme.STANDARD: "webhook-id"}
 
 
@@ -90,23 +92,48 @@ def hmac_scheme(options: Mapping[str, Any]) -> HmacScheme:
     )  # fmt: skip
 
 
+class DeliveryRefused(ValueError):
+    """A verified delivery that cannot be stored as it is: a delivery id longer than the column (cutting it
+    short would make two ids one), or a header that is not text (bytes outside UTF-8, a NUL)."""
+
+
 def delivery_id(config: EndpointConfig, headers: Mapping[str, str], body: bytes) -> str:
-    """The sender's delivery id (GitHub, Standard Webhooks, or the configured header), else the body's hash."""
+    """The sender's delivery id (GitHub, Standard Webhooks, or the configured header), else the body's hash;
+    DeliveryRefused when the id is longer than the column or is not text."""
     name = DELIVERY_HEADERS.get(config.scheme) or config.options.get("delivery_header")
     value = header_value(headers, str(name)) if name else None
-    if value and value.strip():
-        return value.strip()[:200]
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    if not value or not value.strip():
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+    sender_id = value.strip()
+    if len(sender_id) > DELIVERY_ID_MAX:
+        raise DeliveryRefused(f"the {name} header is longer than {DELIVERY_ID_MAX} characters")
+    return sender_id
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The headers stored with a delivery (for rules and replay); credentials are dropped."""
+    """The headers stored with a delivery (for rules and replay); credentials are dropped. DeliveryRefused
+    for a header that is not text: aiohttp hands bytes outside UTF-8 on as surrogates, which Postgres refuses
+    (and one such row would fail the INSERT shared with the deliveries arriving at the same time)."""
     kept: dict[str, str] = {}
     for name, value in headers.items():
+        if not _is_text(name) or not _is_text(value):
+            raise DeliveryRefused(f"the {_printable(name)} header is not UTF-8 text")
         if name.lower() in ("authorization", "cookie") or len(kept) >= KEPT_HEADERS_MAX:
             continue
         kept[name] = value[:2000]
     return kept
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
+
+def _printable(name: str) -> str:
+    return name.encode(errors="backslashreplace").decode()[:60]
 
 
 class EndpointCache:
@@ -118,6 +145,8 @@ class EndpointCache:
         self._entries: dict[str, tuple[float, EndpointConfig | None]] = {}
 
     async def get(self, public_id: str) -> EndpointConfig | None:
+        if len(public_id) > PUBLIC_ID_MAX:  # no such endpoint (and the ORM refuses to compare it)
+            return None
         entry = self._entries.get(public_id)
         if entry is not None and time.monotonic() - entry[0] < self.ttl_s:
             return entry[1]
@@ -257,4 +286,6 @@ def match(config: EndpointConfig, headers: Mapping[str, str], payload: Any) -> l
     return [rule.name for rule in matching_rules(list(config.rules), headers, payload)]
 
 
-__all__ = ["Delivery", "EndpointCache", "RateLimiter", "WebhookSignatureError", "record_many", "verify"]
+__all__ = [
+    "Delivery", "DeliveryRefused", "EndpointCache", "RateLimiter", "WebhookSignatureError", "record_many", "verify",
+]  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tortoise.transactions import in_transaction
 
+from bot.commands import ToolInfo
 from hub.db.webhook_models import (
     HookDelivery,
     HookDeliveryStatus,
@@ -22,19 +23,22 @@ from hub.db.webhook_models import (
     OutboundStatus,
     Subscription,
 )
+from hub.doors import first_problem
 from hub.security.crypto import SecretBox
 from hub.security.ssrf import BlockedTarget, TargetPolicy, check_host
 from hub.security.webhooks import STANDARD_SECRET_PREFIX, standard_webhook_key
+from hub.services.jobs import load_tool_catalog
 from jobs import outbox
 from jobs.queue import HUB_QUEUE
 
-from .inbound import PROCESS_TASK, hmac_scheme
-from .rules import Rule, RuleError, check_templates
+from .inbound import PROCESS_TASK, PUBLIC_ID_MAX, hmac_scheme
+from .rules import Rule, RuleError, check_arguments, check_templates
 
 EVENT_TYPES = (
     "job.succeeded", "job.failed", "job.cancelled", "job.timed_out", "approval.requested", "approval.decided",
 )  # fmt: skip
 PUBLIC_ID_PREFIX = "hk_"
+REF_MAX = PUBLIC_ID_MAX  # hook_endpoints.name and public_id
 
 
 class HookConfigError(ValueError):
@@ -94,17 +98,16 @@ def check_options(scheme: HookScheme, options: dict[str, Any]) -> dict[str, Any]
     return {key: str(value) for key, value in options.items()}
 
 
-def check_rules(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validate rules (shape, unique names, templates); the stored form."""
+def check_rules(raw: Sequence[dict[str, Any]], catalog: Mapping[str, ToolInfo] | None = None) -> list[dict[str, Any]]:
+    """Validate rules (shape, unique names, templates and, for a tool in ``catalog``, arguments); the stored form."""
     rules = []
     for index, item in enumerate(raw):
         try:
             rule = Rule.model_validate(item)
             check_templates(rule)
+            check_arguments(rule, catalog or {})
         except ValidationError as exc:
-            problem = exc.errors(include_url=False, include_input=False)[0]
-            where = ".".join(str(p) for p in problem["loc"])
-            raise HookConfigError(f"rule {index + 1}: {where}: {problem['msg']}") from None
+            raise HookConfigError(f"rule {index + 1}: {first_problem(exc)}") from None
         except RuleError as exc:
             raise HookConfigError(str(exc)) from None
         rules.append(rule)
@@ -112,6 +115,11 @@ def check_rules(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(set(names)) != len(names):
         raise HookConfigError("rule names must be unique")
     return [rule.model_dump(by_alias=True) for rule in rules]
+
+
+async def checked_rules(tenant_id: UUID, raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`check_rules` against the tenant's tools as its agents reported them."""
+    return check_rules(raw, await load_tool_catalog(tenant_id))
 
 
 @dataclass(frozen=True)
@@ -127,24 +135,29 @@ class NewEndpoint:
 
 async def create_endpoint(
     tenant_id: UUID, box: SecretBox, new: NewEndpoint, default_rate_limit: int
-) -> tuple[HookEndpoint, str]:
-    """Create an endpoint; (row, secret) — the secret is shown once by the caller."""
+) -> tuple[HookEndpoint, str | None]:
+    """Create an endpoint; (row, generated secret) — the caller shows a generated secret once. None when the
+    caller gave the secret: one the user typed is never echoed back."""
     if await HookEndpoint.filter(tenant_id=tenant_id, name=new.name).exists():
         raise HookConfigError(f"an endpoint named {new.name!r} already exists")
-    secret = new.secret or new_secret(new.scheme)
+    generated = None if new.secret else new_secret(new.scheme)
+    secret = new.secret or generated or ""
     check_secret(new.scheme, secret)
     row = await HookEndpoint.create(
         tenant_id=tenant_id, name=new.name, public_id=PUBLIC_ID_PREFIX + secrets.token_urlsafe(24),
         scheme=new.scheme, scheme_options=check_options(new.scheme, dict(new.options or {})),
-        secret_encrypted=box.encrypt(secret), rules=check_rules(new.rules),
+        secret_encrypted=box.encrypt(secret), rules=await checked_rules(tenant_id, new.rules),
         channel=(new.channel or Channel()).thread_ref(),
         rate_limit_per_min=new.rate_limit_per_min or default_rate_limit,
     )  # fmt: skip
-    return row, secret
+    return row, generated
 
 
 async def find_endpoint(tenant_id: UUID, ref: str) -> HookEndpoint | None:
-    """An endpoint by id, public id or name."""
+    """An endpoint by id, public id or name (None for a reference longer than any of them: the ORM would refuse
+    to compare a value longer than the column)."""
+    if len(ref) > REF_MAX:
+        return None
     try:
         return await HookEndpoint.get_or_none(tenant_id=tenant_id, id=UUID(ref))
     except ValueError:
@@ -177,19 +190,21 @@ def check_events(events: Sequence[str]) -> list[str]:
 async def create_subscription(
     tenant_id: UUID, box: SecretBox, policy: TargetPolicy, url: str, events: Sequence[str],
     secret: str | None = None, description: str = "",
-) -> tuple[Subscription, str]:  # fmt: skip
-    """Create an outbound subscription after checking its target; (row, secret shown once)."""
+) -> tuple[Subscription, str | None]:  # fmt: skip
+    """Create an outbound subscription after checking its target; (row, generated secret shown once, or None
+    when the caller gave the secret)."""
     try:
         await check_host(policy, url)
     except BlockedTarget as exc:
         raise HookConfigError(f"target refused: {exc.reason}") from None
-    secret = secret or new_secret("outbound")
+    generated = None if secret else new_secret("outbound")
+    secret = secret or generated or ""
     check_secret(HookScheme.STANDARD, secret)
     row = await Subscription.create(
         tenant_id=tenant_id, url=url, event_types=check_events(events), secret_encrypted=box.encrypt(secret),
         description=description[:200],
     )  # fmt: skip
-    return row, secret
+    return row, generated
 
 
 async def retry_outbound(delivery: OutboundDelivery) -> OutboundDelivery:

@@ -15,6 +15,8 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.commands import CommandError, ToolInfo, argument_problems
+
 MAX_RENDERED_CHARS = 64 * 1024
 MAX_OPERAND = 10_000
 _SINGLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}$", re.DOTALL)
@@ -126,6 +128,30 @@ def check_templates(rule: Rule) -> None:
             _compile(source)
         except TemplateError as exc:
             raise RuleError(f"rule {rule.name}: template {source[:80]!r} does not compile: {exc}") from None
+
+
+def check_arguments(rule: Rule, catalog: Mapping[str, ToolInfo]) -> None:
+    """Raise RuleError if the rule names a known tool (literally, not by a template) with arguments its input
+    schema refuses: an unknown or missing argument, a literal value of the wrong type. A value that is a
+    template is checked when it renders (the job is validated like any other); an unknown tool is too."""
+    info = catalog.get(rule.tool.strip())
+    if info is None or _is_template(rule.tool):
+        return
+    try:
+        problems = argument_problems(info, rule.arguments, not_yet_known=lambda path: _is_template(_at(rule, path)))
+    except CommandError as exc:  # the tool's schema itself is unusable
+        raise RuleError(f"rule {rule.name}: {exc.message}") from None
+    if problems:
+        raise RuleError(f"rule {rule.name}: invalid arguments for {info.qualified_name}: {'; '.join(problems)}")
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{" in value  # what _render_value renders
+
+
+def _at(rule: Rule, path: tuple[str | int, ...]) -> Any:
+    found, value = lookup(rule.arguments, ".".join(str(part) for part in path))
+    return value if found else None
 
 
 def _strings(value: Any, found: list[str]) -> list[str]:

@@ -66,7 +66,7 @@ async def slack_command(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         return "already handled"
     command = SlackCommand(
         team=str(payload["team_id"]), channel=str(payload["channel_id"]), user=str(payload["user_id"]),
-        text=str(payload.get("text", "")), invocation=str(payload["trigger_id"]),
+        text=str(payload.get("text", "")), invocation=str(payload.get("invocation") or payload["trigger_id"]),
     )  # fmt: skip
     return await _carry_out(context_of(ctx), delivery, command)
 

@@ -88,3 +88,31 @@ async def test_a_command_that_is_not_ours_is_answered_only_to_the_asker(door: An
     assert response.status == 200 and answer["type"] == 4 and answer["data"]["flags"] == 64
     assert "not the /swarm slash command" in answer["data"]["content"]
     DiscordApiFake().record_answer("t", answer)  # Discord would take it
+
+
+@pytest.mark.parametrize(
+    ("interaction", "field"),
+    [
+        ({"type": 3, "id": "1", "token": "t", "member": "ada", "data": {"custom_id": "swarm:approve:3f2a"}}, "member"),
+        ({"type": 3, "id": "1", "token": "t", "member": {"user": ["ada"]}, "data": {}}, "member.user"),
+        ({"type": 2, "id": {"snowflake": 1}, "token": "t", "data": {}}, "id"),
+        ({"type": 2, "id": "1", "token": "t", "guild_id": 1200000000000000020, "data": {}}, "guild_id"),
+        ({"type": 2, "id": "1", "token": "t", "data": ["swarm"]}, "data"),
+        ({"type": True}, "type"),
+    ],
+)
+async def test_a_signed_interaction_with_a_field_of_the_wrong_type_is_a_400(
+    door: Any, interaction: dict[str, Any], field: str
+) -> None:
+    body = json.dumps(interaction).encode()
+    response = await door.post("/discord/interactions", data=body, headers=signed(body, 1_700_000_030))
+
+    answer = await response.json()
+    assert response.status == 400 and answer["error"]["message"].startswith(f"not a Discord interaction: {field}:")
+
+
+async def test_a_signature_header_given_twice_is_a_401(door: Any) -> None:
+    headers = [*VECTOR_HEADERS.items(), ("X-Signature-Ed25519", VECTOR_HEADERS["X-Signature-Ed25519"])]
+    response = await door.post("/discord/interactions", data=VECTOR_BODY, headers=headers)
+
+    assert response.status == 401 and "given more than once" in (await response.json())["error"]["message"]

@@ -13,12 +13,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from hub.app import create_app
-from hub.db.models import Job, OutboxMessage
-from hub.db.webhook_models import HookDelivery
+from hub.db.models import Job, OutboxMessage, Worker
+from hub.db.webhook_models import HookDelivery, HookEndpoint
 from hub.security.webhooks import sign_standard_webhook
 from hub.services import admin
 from hub.settings import Settings
 from tests.conftest import free_port
+from tests.raw_http import raw_head, raw_status_line
 from tests.webhooks.support import GITHUB_SECRET, PR_RULE, github_headers, pull_request_body
 
 AiohttpClient = Any
@@ -201,3 +202,87 @@ async def test_endpoint_management_round_trip(door: Door) -> None:
     assert status == 422 and "does not compile" in bad["error"]["message"]
     status, _ = await door.api("DELETE", f"/api/v1/hooks/{created['id']}")
     assert status == 200 and (await door.api("GET", "/api/v1/hooks"))[1] == {"hooks": []}
+
+
+async def test_two_long_delivery_ids_alike_in_their_first_200_characters_are_refused_not_merged(door: Door) -> None:
+    url, body = await _github(door), pull_request_body()
+    first, second = "d" * 200 + "-first", "d" * 200 + "-second"
+    for delivery in (first, second):
+        status, answer, _ = await door.post(url, body, github_headers(body, delivery=delivery))
+        assert status == 400 and "X-GitHub-Delivery header is longer than 200 characters" in answer["error"]["message"]
+    assert await HookDelivery.all().count() == 0
+    longest = "d" * 200
+    status, answer, _ = await door.post(url, body, github_headers(body, delivery=longest))
+    assert (status, answer["delivery_id"]) == (202, longest), "an id that fits is kept whole"
+
+
+async def test_a_secret_given_when_creating_is_not_echoed_in_the_answer(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    assert settings.database_url and settings.redis_url
+    env = {"GARAGESWARM_DATA_DIR": str(settings.data_dir), "GARAGESWARM_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32"}
+    door = await _door(aiohttp_client, Settings.from_env(env).with_stores(settings.database_url, settings.redis_url))
+    created = await door.endpoint(name="ci", scheme="bearer", secret="a-long-static-token")
+    status, sub = await door.api("POST", "/api/v1/subscriptions",
+                                 json={"url": "http://127.0.0.1:9/x", "events": ["job.failed"],
+                                       "secret": "whsec_c2VjcmV0LXR5cGVkLWZvci1vdXRib3VuZA=="})  # fmt: skip
+    assert created["secret"] is None and (status, sub["secret"]) == (201, None)
+
+
+ECHO_TOOL = {"name": "demo.echo", "description": "Echo",
+             "input_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"],
+                              "additionalProperties": False}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ({"txt": "hi"}, "missing required argument 'text'; unknown argument 'txt'; did you mean 'text'?"),
+        ({}, "missing required argument 'text'"),
+        ({"text": 42}, "text: 42 is not of type 'string'"),
+    ],
+)
+async def test_a_rule_whose_arguments_the_tool_refuses_is_refused_when_saved(
+    door: Door, arguments: dict[str, Any], problem: str
+) -> None:
+    await admin.add_worker("garage-1", {})
+    await Worker.filter(name="garage-1").update(tools=[ECHO_TOOL], status="online")
+    rule = {"name": "echo", "tool": "demo.echo", "arguments": arguments}
+    status, answer = await door.api("POST", "/api/v1/hooks", json={"name": "ci", "scheme": "bearer", "rules": [rule]})
+    assert status == 422 and answer["error"]["message"] == f"rule echo: invalid arguments for demo.echo: {problem}"
+    assert await HookEndpoint.all().count() == 0
+    created = await door.endpoint(name="ci", scheme="bearer")
+    status, answer = await door.api("PATCH", f"/api/v1/hooks/{created['id']}", json={"rules": [rule]})
+    assert status == 422 and problem in answer["error"]["message"]
+    assert (await HookEndpoint.get(id=created["id"])).rules == []
+
+
+async def test_a_rule_is_saved_when_its_tool_is_unknown_or_its_values_are_templates(door: Door) -> None:
+    await admin.add_worker("garage-1", {})
+    await Worker.filter(name="garage-1").update(tools=[ECHO_TOOL], status="online")
+    rules = [{"name": "templated", "tool": "demo.echo", "arguments": {"text": "{{ payload.number }}"}},
+             {"name": "elsewhere", "tool": "other.tool", "arguments": {"anything": 1}}]  # fmt: skip
+    created = await door.endpoint(name="ci", scheme="bearer", rules=rules)
+    assert [rule["name"] for rule in created["rules"]] == ["templated", "elsewhere"], "checked when they render"
+
+
+async def test_a_nul_or_an_over_long_reference_in_the_url_is_a_4xx(door: Door) -> None:
+    assert (await door.api("GET", "/api/v1/hooks/a%00b"))[0] == 400
+    assert (await door.api("GET", "/api/v1/hooks?status=%00"))[0] == 400
+    status, answer = await door.api("GET", "/api/v1/hooks/" + "a" * 300)
+    assert (status, answer["error"]["code"]) == (404, "not_found")
+    status, answer, _ = await door.post("/hooks/hk_" + "a" * 300, b"{}", {"Content-Type": "application/json"})
+    assert status == 404
+
+
+async def test_a_header_that_is_not_utf8_is_a_400_and_does_not_fail_the_deliveries_written_with_it(
+    door: Door,
+) -> None:
+    url, body = await _github(door), pull_request_body()
+    headers = {**github_headers(body), "Content-Length": str(len(body))}
+    bad = raw_status_line(door.client, raw_head("POST", url, headers, b"X-Forwarded-For: \xff\xfe"), body)
+    good = [door.post(url, body, github_headers(body)) for _ in range(5)]
+    refused, *accepted = await asyncio.gather(bad, *good)
+    assert refused.startswith(b"HTTP/1.1 400")
+    assert [status for status, _, _ in accepted] == [202] * 5, "one bad header must not fail the shared INSERT"
+    assert await HookDelivery.all().count() == 5

@@ -10,12 +10,16 @@ import sys
 from pathlib import Path
 
 from hub.db.webhook_models import HookEndpoint, Subscription
+from hub.settings import Settings
+from hub.webhooks.secrets import webhook_box
 from tests.webhooks.support import PR_RULE
 
 
-async def _hooks(tmp_path: Path, database_url: str, redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+async def _hooks(
+    tmp_path: Path, database_url: str, redis_url: str, *args: str, **more: str
+) -> subprocess.CompletedProcess[str]:
     env = {"GARAGESWARM_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin", "DATABASE_URL": database_url,
-           "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "GARAGESWARM_SECRET_KEY": "k" * 40}  # fmt: skip
+           "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING", "GARAGESWARM_SECRET_KEY": "k" * 40, **more}  # fmt: skip
     command = [sys.executable, "-m", "hub.cli", "hooks", *args]
     return await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True, timeout=60)
 
@@ -67,3 +71,26 @@ async def test_a_subscription_to_a_private_address_is_refused(
 
     assert refused.returncode == 1 and "127.0.0.1 is not a public address" in refused.stderr
     assert await Subscription.all().count() == 0
+
+
+async def test_a_secret_the_user_typed_is_never_printed_back(
+    orm: None, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    typed, outbound = "a-secret-typed-on-the-command-line", "whsec_" + "c2VjcmV0LXR5cGVkLWZvci1vdXRib3VuZA=="
+    added = await _hooks(tmp_path, database_url, redis_url, "add", "ci", "--scheme", "bearer", "--secret", typed)
+    subscribe = ("subscribe", "http://127.0.0.1:9/x", "--event", "job.failed", "--secret", outbound)
+    subscribed = await _hooks(
+        tmp_path, database_url, redis_url, *subscribe, GARAGESWARM_WEBHOOK_ALLOW_NETWORKS="127.0.0.1/32"
+    )
+
+    for result, secret in ((added, typed), (subscribed, outbound)):
+        assert result.returncode == 0, result.stderr
+        assert secret not in result.stdout + result.stderr
+        assert "the one you gave with --secret (not shown)" in result.stdout
+    box = webhook_box(
+        Settings.from_env({"GARAGESWARM_DATA_DIR": str(tmp_path / "data"), "GARAGESWARM_SECRET_KEY": "k" * 40})
+    )
+    assert box.decrypt((await HookEndpoint.get(name="ci")).secret_encrypted) == typed, (
+        "the typed secret is the one kept"
+    )
+    assert box.decrypt((await Subscription.get()).secret_encrypted) == outbound

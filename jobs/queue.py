@@ -189,11 +189,17 @@ _POLL_SHA = hashlib.sha1(_POLL_LUA.encode(), usedforsecurity=False).hexdigest()
 # Every claim on a queue's jobs dropped (their in-progress keys), for an agent starting up: one process at a
 # time consumes an agent's queue (hub.services.agent_sessions), so a claim found then is one a crashed
 # predecessor left behind. arq would honour it until its TTL ends (the longest job timeout, hours for an
-# agent), and the jobs it names would wait that long. KEYS: queue. ARGV: in-progress key prefix.
+# agent), and the jobs it names would wait that long. Their try counters go too: the claim counted a
+# try (arq's INCR at the start of a run), and with it the next claim would be refused as "max retries
+# exceeded" without running (a run is one attempt; the hub counts attempts, arq must not).
+# KEYS: queue. ARGV: in-progress key prefix, retry key prefix.
 _RELEASE_LUA = """
 local released = 0
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  released = released + redis.call('DEL', ARGV[1] .. id)
+  if redis.call('DEL', ARGV[1] .. id) == 1 then
+    released = released + 1
+    redis.call('DEL', ARGV[2] .. id)
+  end
 end
 return released
 """
@@ -201,7 +207,7 @@ return released
 
 async def release_claims(redis: Redis, queue: str) -> int:
     """Drop every claim on ``queue``'s jobs (see ``_RELEASE_LUA``); how many there were."""
-    return int(await redis.eval(_RELEASE_LUA, 1, queue, in_progress_key_prefix))  # type: ignore[misc]
+    return int(await redis.eval(_RELEASE_LUA, 1, queue, in_progress_key_prefix, retry_key_prefix))  # type: ignore[misc]
 
 
 RETRY_KEY_TTL_S = 88400  # arq's run_job sets this on the retry counter

@@ -4,10 +4,11 @@ re-send queued runs whose arq job went missing (a Redis restart without persiste
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from arq.connections import ArqRedis
+from arq.constants import job_key_prefix
 from tortoise.transactions import in_transaction
 
 from hub.db.models import Job, JobStatus, OutboxMessage, Worker, WorkerStatus
@@ -15,6 +16,7 @@ from hub.db.models import Job, JobStatus, OutboxMessage, Worker, WorkerStatus
 from . import effects as job_effects
 from . import lifecycle, outbox
 from .lifecycle import run_job_id, utcnow
+from .queue import enqueue_many
 from .repeats import RepeatPolicy, declared_tool
 
 log = logging.getLogger(__name__)
@@ -87,14 +89,32 @@ async def reap_lost_workers(redis: ArqRedis, timeout_s: float, policy: RepeatPol
 
 
 async def resend_stale_queued(redis: ArqRedis, older_than_s: float) -> int:
-    """Re-enqueue queued runs not started for a while. Enqueueing is keyed by the run's arq job id,
-    so a run still in Redis is left alone and one that Redis lost is queued again."""
+    """Re-enqueue queued runs not started for a while. Enqueueing is keyed by the run's arq job id, so a run
+    still in Redis is left alone and one that Redis lost is queued again. A run whose arq job is gone but
+    whose result is there was consumed without being started (its agent gave it up): it can never be
+    enqueued again under its id, so the job moves on to a new attempt."""
     cutoff = utcnow() - timedelta(seconds=older_than_s)
     stale = await Job.filter(status=JobStatus.QUEUED, queued_at__lt=cutoff).order_by("queued_at").limit(SWEEP_BATCH)
     resent = 0
     for job in stale:
-        message = await OutboxMessage.get_or_none(dedupe_key=run_job_id(job.id, job.attempt))
-        if message is not None and message.sent_at is not None and message.available_at <= utcnow():
-            await outbox.send(redis, message)
-            resent += 1
+        run_id = run_job_id(job.id, job.attempt)
+        message = await OutboxMessage.get_or_none(dedupe_key=run_id)
+        if message is None or message.sent_at is None or message.available_at > utcnow():
+            continue
+        [new] = await enqueue_many(redis, outbox.enqueue_items([message]))
+        resent += new
+        if not new and not await redis.exists(job_key_prefix + run_id):
+            await _requeue_spent(redis, job.id, job.attempt, cutoff)
     return resent
+
+
+async def _requeue_spent(redis: ArqRedis, job_id: UUID, attempt: int, cutoff: datetime) -> None:
+    async with in_transaction() as connection:
+        job = await lifecycle.lock_job(connection, job_id)
+        if job is None or job.status is not JobStatus.QUEUED or job.attempt != attempt:
+            return
+        if job.queued_at is None or job.queued_at >= cutoff:
+            return
+        log.warning("a queued run was consumed without starting; moving the job on", extra={"job_id": str(job_id)})
+        effects = await lifecycle.fail_or_retry(connection, job, "its run was given up before it started")
+    await job_effects.apply(redis, job.tenant_id, effects)  # type: ignore[attr-defined]

@@ -166,6 +166,12 @@ async def _beat_until_closed(
             await ws.send_json({"type": "ack"})
 
 
+def _moved_runs(effects: lifecycle.Effects) -> set[tuple[UUID, int]]:
+    """The runs (job, attempt) a one-statement transition moved, told by the events it inserted: a batch may
+    name one job twice, a stale attempt beside the current one, and only the current one moved."""
+    return {(event.job_id, event.attempt) for event in effects.events}  # type: ignore[attr-defined]
+
+
 class _NoSuchJob(Exception):
     """A report names a job that does not exist, or whose current attempt is not this agent's."""
 
@@ -192,10 +198,10 @@ async def start_runs(worker: Agent, items: list[StartItem], effects: lifecycle.E
     runs = [fastpath.Run(item.job_id, item.attempt) for item in items]
     started = await fastpath.start(connections.get("default"), runs, worker.tenant_id, worker.id, worker.name)
     effects.extend(started)
-    moved = {event.job_id for event in started.events}  # type: ignore[attr-defined]
+    moved = _moved_runs(started)
     answers = []
     for item in items:
-        if item.job_id in moved:
+        if (item.job_id, item.attempt) in moved:
             answers.append(StartAnswer(job_id=item.job_id, run=True, reason="started"))
             continue
         try:
@@ -259,9 +265,9 @@ async def record_many_events(worker: Agent, items: list[EventsItem], effects: li
             for item in fast]  # fmt: skip
     appended = await fastpath.append_events(connections.get("default"), runs, worker.tenant_id, worker.id)
     effects.extend(appended)
-    moved = {event.job_id for event in appended.events} & {item.job_id for item in fast}  # type: ignore[attr-defined]
+    moved = _moved_runs(appended) & {(item.job_id, item.attempt) for item in fast}
     return [
-        EventsAnswer(job_id=item.job_id, ok=True) if item.job_id in moved
+        EventsAnswer(job_id=item.job_id, ok=True) if (item.job_id, item.attempt) in moved
         else await record_events(worker, item, effects)
         for item in items
     ]  # fmt: skip
@@ -387,7 +393,7 @@ async def report_results(
             for item, keep in zip(items, kept, strict=True) if keep and item.outcome == "succeeded"]  # fmt: skip
     done = await fastpath.succeed(connections.get("default"), wins, worker.tenant_id, worker.id)
     effects.extend(done)
-    moved = {event.job_id for event in done.events}  # type: ignore[attr-defined]
+    moved = _moved_runs(done)
     answers = []
     for item, start in zip(items, starts, strict=True):
         if start is not None and not start.run:
@@ -401,9 +407,9 @@ async def report_results(
 
 
 async def _result_answer(
-    worker: Agent, item: ResultItem, moved: set[UUID], effects: lifecycle.Effects, policy: RepeatPolicy
+    worker: Agent, item: ResultItem, moved: set[tuple[UUID, int]], effects: lifecycle.Effects, policy: RepeatPolicy
 ) -> ResultAnswer:
-    if item.outcome == "succeeded" and item.job_id in moved:
+    if item.outcome == "succeeded" and (item.job_id, item.attempt) in moved:
         return ResultAnswer(job_id=item.job_id, status="succeeded", duplicate=False)
     try:
         async with in_transaction() as connection:

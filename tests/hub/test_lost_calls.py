@@ -203,3 +203,30 @@ async def test_the_cli_retries_a_job_by_hand(
                             "cancelled can be retried\n")  # fmt: skip
     nowhere = await cli("abcdef12")
     assert (nowhere.returncode, nowhere.stderr) == (1, "garageswarm jobs: job abcdef12 not found\n")
+
+
+async def test_a_queued_run_an_agent_gave_up_before_starting_moves_on(
+    client: Client, agent_keys: dict[str, str], redis_url: str
+) -> None:
+    """Its arq job is spent (arq keeps its result, so its id can never be enqueued again): without this sweep
+    the job would stay queued until the result expired."""
+    from arq.connections import RedisSettings, create_pool
+
+    created = await client.post("/api/v1/jobs", json={"tool": "git.push"}, headers=_bearer(agent_keys["token"]))
+    job_id = (await created.json())["id"]
+    await client.app[JOBS].effects.drain()
+    redis = await create_pool(RedisSettings.from_dsn(redis_url))
+    run = f"run:{job_id}:0"
+    try:
+        assert await redis.exists(f"arq:job:{run}"), "the run was enqueued"
+        assert await sweeps.resend_stale_queued(redis, older_than_s=0) == 0, "still in Redis: left alone"
+        assert (await Job.get(id=job_id)).attempt == 0
+        await redis.delete(f"arq:job:{run}")  # what arq does when a run ends unstarted ("max retries exceeded")
+        await redis.set(f"arq:result:{run}", b"x")
+        await sweeps.resend_stale_queued(redis, older_than_s=0)
+    finally:
+        await redis.aclose()
+    job = await Job.get(id=job_id)
+    assert (job.status, job.attempt) == (JobStatus.QUEUED, 1)
+    event = await JobEvent.get(job_id=job_id, kind="retried")
+    assert event.data["reason"] == "its run was given up before it started"

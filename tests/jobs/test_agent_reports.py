@@ -308,3 +308,24 @@ async def test_a_request_refused_as_a_whole_is_retried_item_by_item_so_one_bad_i
     assert [o["job_id"] for o in (outcomes[0], outcomes[2])] == ["good-1", "good-2"]  # type: ignore[index]
     assert isinstance(outcomes[1], HubError) and outcomes[1].status == 422
     assert [len(body["results"]) for body in hub.bodies[1:]] == [3, 1, 1, 1], "the three together, then each alone"
+
+
+async def test_a_stale_attempt_beside_the_current_one_in_a_batch_is_refused(
+    client: Client, agent_keys: dict[str, str]
+) -> None:
+    """A restarted agent may ask for the run its dead predecessor had claimed together with the job's new
+    attempt: only the current attempt runs (an answer keyed by job alone once ran the stale one too)."""
+    [job_id] = await _jobs(client, agent_keys, 1)
+    await _batch(client, agent_keys, {"starts": [{"job_id": job_id, "attempt": 0}]})
+    failed = {"job_id": job_id, "attempt": 0, "outcome": "failed", "retryable": True, "error": "server gone"}
+    await _batch(client, agent_keys, {"results": [failed]})
+    assert (await Job.get(id=job_id)).attempt == 1
+    answer = await _batch(client, agent_keys, {"starts": [{"job_id": job_id, "attempt": a} for a in (0, 1)]})
+    assert [(s["run"], s["reason"]) for s in answer["starts"]] == [
+        (False, "stale attempt: the job was re-queued"),
+        (True, "started"),
+    ]
+    both = [{"job_id": job_id, "attempt": a, "outcome": "succeeded", "outputs": []} for a in (0, 1)]
+    done = await _batch(client, agent_keys, {"results": both})
+    assert [(r["status"], r["duplicate"]) for r in done["results"]] == [("succeeded", True), ("succeeded", False)]
+    assert await JobEvent.filter(job_id=job_id, kind="succeeded").count() == 1

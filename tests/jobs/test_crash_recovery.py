@@ -53,7 +53,8 @@ async def _all_final(swarm: Swarm, ids: list[str], timeout_s: float) -> list[dic
             jobs.update({job["id"]: job for job in body["jobs"]})
         waiting = [job for job_id, job in jobs.items() if job_id in ids and job["status"] not in TERMINAL]
         if not waiting or time.monotonic() > deadline:
-            assert not waiting, f"{len(waiting)} jobs stuck, e.g. {waiting[0]}"
+            history = (await swarm.job(waiting[0]["id"]))["events"] if waiting else None
+            assert not waiting, f"{len(waiting)} jobs stuck, e.g. {waiting[0]} with events {history}"
             return [jobs[job_id] for job_id in ids]
         await asyncio.sleep(0.5)
 

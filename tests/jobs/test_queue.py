@@ -234,10 +234,12 @@ async def test_an_agent_starting_up_releases_the_claims_a_killed_process_left_on
     pool = await create_pool(RedisSettings.from_dsn(redis_url))
     ctx: dict[str, Any] = {"seen": []}
     worker = WakeableWorker(functions=[_record], queue_name="q:agent", redis_settings=RedisSettings.from_dsn(redis_url),
-                            handle_signals=False, ctx=ctx, keep_result=60, sole_consumer=sole_consumer)  # fmt: skip
+                            handle_signals=False, ctx=ctx, keep_result=60, max_tries=1,
+                            sole_consumer=sole_consumer)  # fmt: skip
     try:
         assert await enqueue(pool, "_record", time.time(), job_id="run:j:0", queue="q:agent")
         await pool.psetex("arq:in-progress:run:j:0", 7_000_000, b"1")  # what the dead process had claimed
+        await pool.set("arq:retry:run:j:0", 1)  # and the try it counted
         task = asyncio.create_task(worker.main())
         await asyncio.sleep(1.0)
         assert len(ctx["seen"]) == (1 if sole_consumer else 0)

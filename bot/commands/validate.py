@@ -75,7 +75,8 @@ def argument_problems(
             tool_usage(info),
         ) from None
     # Problems with the arguments as a whole first, then in the order of the schema's properties.
-    found = dict.fromkeys(problem for error in errors for problem in _describe(error))
+    found = dict.fromkeys([*_undeclared(info.input_schema, arguments),
+                           *(problem for error in errors for problem in _describe(error))])  # fmt: skip
     ordered = sorted(found, key=lambda problem: problem[0] != "")
     lines = [f"{path}: {text}" if path else text for path, text in ordered]
     if len(lines) > MAX_PROBLEMS:
@@ -115,7 +116,45 @@ def _describe(error: Any) -> list[tuple[str, str]]:
     ):
         known = list(schema.get("properties", {}))
         return [(path, _unknown_argument(name, known)) for name in instance if name not in known]
-    return [(path, _shorten(str(error.message)))]
+    return [(path, _shorten(_in_json(error)))]
+
+
+def _in_json(error: Any) -> str:
+    """jsonschema's message with the values it quotes as Python (``True``, ``'abc'``, ``None``) written as
+    JSON (``true``, ``"abc"``, ``null``): what the user typed, and what the schema says."""
+    if error.validator == "type":
+        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        return f"{_json(error.instance)} is not of type {' or '.join(str(name) for name in expected)}"
+    message = str(error.message)
+    for value in (error.instance, error.validator_value):
+        if isinstance(value, str | int | float | bool | list | dict) or value is None:
+            message = message.replace(repr(value), _json(value), 1)
+    return message
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+# Keywords through which a schema may accept properties it does not list: with any of them, an argument
+# missing from ``properties`` may still be valid, and only the validator decides.
+_OPEN_KEYWORDS: Final = frozenset({"additionalProperties", "patternProperties", "unevaluatedProperties", "allOf",
+                                   "anyOf", "oneOf", "$ref", "$dynamicRef", "if", "dependentSchemas"})  # fmt: skip
+
+
+def _undeclared(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Arguments the schema does not declare. JSON Schema allows them unless it says otherwise, but a name
+    no property has is almost always a typo (``stpes=3``) that would be dropped silently, so they are refused
+    unless the schema explicitly accepts more (``additionalProperties`` and its kin). A schema without
+    ``properties`` says nothing about names: anything goes."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping) or _OPEN_KEYWORDS & set(schema):
+        return []
+    known = list(properties)
+    return [("", _unknown_argument(name, known)) for name in arguments if name not in properties]
 
 
 def _unknown_argument(name: str, known: list[str]) -> str:

@@ -73,7 +73,7 @@ def test_a_missing_required_argument_is_named_with_the_tool_usage() -> None:
 
 def test_a_value_of_the_wrong_type_is_named_with_its_path() -> None:
     assert error_of("tool demo.progress steps=abc") == CommandError(
-        "invalid arguments for demo.progress:\n- steps: 'abc' is not of type 'integer'",
+        'invalid arguments for demo.progress:\n- steps: "abc" is not of type integer',
         "tool demo.progress [steps=<integer> (default 5)] [delay_s=<number> (default 0.5)]",
     )
 
@@ -84,11 +84,11 @@ def test_every_problem_is_listed_whole_arguments_first_then_in_schema_order() ->
     assert error == CommandError(
         "invalid arguments for demo.render:\n"
         "- unknown argument 'promt'; did you mean 'prompt'?\n"
-        "- prompt: '' should be non-empty\n"
+        '- prompt: "" should be non-empty\n'
         "- options.width: 10 is less than the minimum of 64\n"
         "- options: missing required argument 'format'\n"
         "- options: unknown argument 'extra'\n"
-        "- tags[0]: 1 is not of type 'string'",
+        "- tags[0]: 1 is not of type string",
         "tool demo.render prompt=<string> [options=<object>] [tags=<array>]",
     )
 
@@ -107,8 +107,8 @@ def test_nested_enum_and_nullable_problems_carry_their_path() -> None:
 
     assert error.message == (
         "invalid arguments for demo.render:\n"
-        "- options.format: 'gif' is not one of ['png', 'jpeg']\n"
-        "- options.seed: 'x' is not of type 'integer', 'null'"
+        '- options.format: "gif" is not one of ["png", "jpeg"]\n'
+        '- options.seed: "x" is not of type integer or null'
     )
 
 
@@ -122,7 +122,7 @@ def test_a_draft_07_schema_is_validated_as_draft_07() -> None:
     with pytest.raises(CommandError) as caught:
         validate_tool_call(RunTool("x", "y", {"pair": ["a", "b"]}), single_tool(draft_07_tuple))
 
-    assert caught.value.message == "invalid arguments for x.y:\n- pair[1]: 'b' is not of type 'integer'"
+    assert caught.value.message == 'invalid arguments for x.y:\n- pair[1]: "b" is not of type integer'
 
 
 def test_without_schema_keyword_draft_2020_12_applies() -> None:
@@ -131,7 +131,7 @@ def test_without_schema_keyword_draft_2020_12_applies() -> None:
     with pytest.raises(CommandError) as caught:
         validate_tool_call(RunTool("x", "y", {"pair": [1]}), single_tool(prefix_items))
 
-    assert caught.value.message == "invalid arguments for x.y:\n- pair[0]: 1 is not of type 'string'"
+    assert caught.value.message == "invalid arguments for x.y:\n- pair[0]: 1 is not of type string"
 
 
 def test_local_refs_are_followed_and_remote_refs_are_never_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,7 +150,7 @@ def test_local_refs_are_followed_and_remote_refs_are_never_fetched(monkeypatch: 
     with pytest.raises(CommandError) as remote_error:
         validate_tool_call(RunTool("x", "y", {"n": 1}), single_tool(remote))
 
-    assert local_error.value.message == "invalid arguments for x.y:\n- n: 'one' is not of type 'integer'"
+    assert local_error.value.message == 'invalid arguments for x.y:\n- n: "one" is not of type integer'
     assert remote_error.value == CommandError(
         "the tool x.y has an unusable input schema (Unresolvable: https://example.com/n.json)",
         "tool x.y [n=<value>]",
@@ -175,7 +175,7 @@ def test_more_than_20_problems_are_cut_short() -> None:
 
     lines = caught.value.message.splitlines()
     assert lines[0] == "invalid arguments for x.y:"
-    assert lines[1:] == [f"- p{i}: 'x' is not of type 'integer'" for i in range(20)] + ["- … and 3 more problems"]
+    assert lines[1:] == [f'- p{i}: "x" is not of type integer' for i in range(20)] + ["- … and 3 more problems"]
 
 
 @pytest.mark.parametrize(
@@ -243,3 +243,40 @@ def test_usage_of_a_tool_without_declared_properties_takes_any_key_value() -> No
 
 def test_usage_of_a_tool_that_declares_no_arguments_offers_none() -> None:
     assert tool_usage(ToolInfo("demo", "pid", "", {"type": "object", "properties": {}})) == "tool demo.pid"
+
+
+def test_an_argument_the_schema_does_not_declare_is_refused_with_the_closest_name() -> None:
+    assert error_of("tool demo.progress steps=1 stpes=3").message == (
+        "invalid arguments for demo.progress:\n- unknown argument 'stpes'; did you mean 'steps'?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("schema", "refused"),
+    [
+        ({"type": "object", "properties": {"a": {}}}, True),  # silent on extras: a typo is far likelier
+        ({"type": "object", "properties": {}}, True),  # a tool that takes no arguments
+        ({"type": "object", "properties": {"a": {}}, "additionalProperties": True}, False),
+        ({"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "integer"}}, False),
+        ({"type": "object", "properties": {"a": {}}, "patternProperties": {"^x": {}}}, False),
+        ({"type": "object"}, False),  # no properties at all: the schema says nothing about names
+    ],
+)
+def test_undeclared_arguments_pass_only_where_the_schema_accepts_more(schema: dict[str, Any], refused: bool) -> None:
+    call = RunTool("x", "y", {"xtra": 1})
+    if refused:
+        with pytest.raises(CommandError, match="unknown argument 'xtra'"):
+            validate_tool_call(call, single_tool(schema))
+    else:
+        validate_tool_call(call, single_tool(schema))
+
+
+def test_values_in_a_problem_are_written_as_json() -> None:
+    schema = {"properties": {"name": {"type": "string"}, "mode": {"enum": ["fast", "safe"]}, "n": {"const": None}}}
+    with pytest.raises(CommandError) as caught:
+        validate_tool_call(RunTool("x", "y", {"name": True, "mode": "slow", "n": False}), single_tool(schema))
+    assert caught.value.message.splitlines()[1:] == [
+        "- name: true is not of type string",
+        '- mode: "slow" is not one of ["fast", "safe"]',
+        "- n: null was expected",
+    ]

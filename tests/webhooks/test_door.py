@@ -239,7 +239,7 @@ ECHO_TOOL = {"name": "demo.echo", "description": "Echo",
     [
         ({"txt": "hi"}, "missing required argument 'text'; unknown argument 'txt'; did you mean 'text'?"),
         ({}, "missing required argument 'text'"),
-        ({"text": 42}, "text: 42 is not of type 'string'"),
+        ({"text": 42}, "text: 42 is not of type string"),
     ],
 )
 async def test_a_rule_whose_arguments_the_tool_refuses_is_refused_when_saved(
